@@ -1,0 +1,33 @@
+"""acd: automatic call distribution engine.
+
+The compiled :class:`Engine` decides which waiting call goes to which agent;
+every command takes ``now`` and returns the decisions it caused.  See
+``docs/engine.md`` for the semantics.
+"""
+
+from ._core import Assign, Engine, Exit, Overflow
+from .errors import (AcdError, DuplicateId, InvalidInput, InvalidState, TimeWentBackwards, UnknownAgent,
+                     UnknownCall, UnknownQueue, UnknownSkill)
+from .policy import AGENT_STRATEGIES, Queue, RoutingStep
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "Engine",
+    "Queue",
+    "RoutingStep",
+    "Assign",
+    "Overflow",
+    "Exit",
+    "AGENT_STRATEGIES",
+    "AcdError",
+    "InvalidInput",
+    "InvalidState",
+    "DuplicateId",
+    "TimeWentBackwards",
+    "UnknownAgent",
+    "UnknownCall",
+    "UnknownQueue",
+    "UnknownSkill",
+    "__version__",
+)

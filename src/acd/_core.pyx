@@ -1,0 +1,1340 @@
+"""Compiled engine: the hot path of acd.
+
+Layout of the state (the semantics are in docs/engine.md, mirrored line for
+line by the plain-Python oracle in _reference.py):
+
+* Agents with the same profile (skill levels + queues served) form a *group*.
+  A group keeps its idle agents in a heap ordered by the strategy's key.
+* Waiting calls with the same (queue, routing step, priority, own
+  requirements) form a *bucket*: a heap ordered by (entry time, enqueue seq).
+  All calls of a bucket share requirements, so eligibility is a property of
+  (bucket, group), stored as bitsets both ways (_b2g rows, _g2b rows).
+* A call looking for an agent ANDs its bucket's row with the bitset of groups
+  that have an idle agent and compares group heads; an agent looking for a
+  call ANDs its group's row with the bitset of non-empty buckets and compares
+  bucket heads.  The cost of one event grows with the number of distinct
+  profiles and buckets, and with log(calls in one bucket) for heap moves.
+* Within a bucket every call shares the step offsets, so the bucket head is
+  also its next deadline: a heap of buckets keyed by the head's deadline gives
+  the engine's next call deadline without per-call timers.
+"""
+
+cimport cython
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
+from libc.math cimport INFINITY, floor, isfinite
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcpy, memset
+
+from . import errors as _errors
+from ._validate import (agent_queues as _agent_queues, agent_skills as _agent_skills,
+                        call_requirements as _call_requirements, check_id as _check_id,
+                        check_now as _check_now, check_reason as _check_reason,
+                        engine_options as _engine_options, merge_requirements as _merge)
+from .errors import InvalidInput, DuplicateId
+from .policy import Queue as _QueuePolicy, check_name as _check_name
+
+cdef extern from *:
+    int __builtin_ctzll(unsigned long long) nogil
+
+
+# ---------------------------------------------------------------- decisions
+
+cdef class Assign:
+    """Ring ``agent`` for ``call`` (from ``queue``); ``wait`` is seconds since the call first arrived."""
+    cdef readonly object call
+    cdef readonly object agent
+    cdef readonly str queue
+    cdef readonly double wait
+    __match_args__ = ("call", "agent", "queue", "wait")
+
+    def __init__(self, call, agent, str queue, double wait):
+        self.call = call
+        self.agent = agent
+        self.queue = queue
+        self.wait = wait
+
+    def __eq__(self, other):
+        if type(other) is not Assign:
+            return NotImplemented
+        cdef Assign o = <Assign>other
+        return self.call == o.call and self.agent == o.agent and self.queue == o.queue and self.wait == o.wait
+
+    def __hash__(self):
+        return hash((Assign, self.call, self.agent, self.queue, self.wait))
+
+    def __repr__(self):
+        return f"Assign(call={self.call!r}, agent={self.agent!r}, queue={self.queue!r}, wait={self.wait!r})"
+
+    def __reduce__(self):
+        return (Assign, (self.call, self.agent, self.queue, self.wait))
+
+
+cdef class Overflow:
+    """The call left ``from_queue`` for ``to_queue`` (a routing step's overflow)."""
+    cdef readonly object call
+    cdef readonly str from_queue
+    cdef readonly str to_queue
+    __match_args__ = ("call", "from_queue", "to_queue")
+
+    def __init__(self, call, str from_queue, str to_queue):
+        self.call = call
+        self.from_queue = from_queue
+        self.to_queue = to_queue
+
+    def __eq__(self, other):
+        if type(other) is not Overflow:
+            return NotImplemented
+        cdef Overflow o = <Overflow>other
+        return self.call == o.call and self.from_queue == o.from_queue and self.to_queue == o.to_queue
+
+    def __hash__(self):
+        return hash((Overflow, self.call, self.from_queue, self.to_queue))
+
+    def __repr__(self):
+        return f"Overflow(call={self.call!r}, from_queue={self.from_queue!r}, to_queue={self.to_queue!r})"
+
+    def __reduce__(self):
+        return (Overflow, (self.call, self.from_queue, self.to_queue))
+
+
+cdef class Exit:
+    """The call leaves unanswered (``reason``: ``"max_wait"``); the dialplan decides what follows."""
+    cdef readonly object call
+    cdef readonly str queue
+    cdef readonly str reason
+    __match_args__ = ("call", "queue", "reason")
+
+    def __init__(self, call, str queue, str reason):
+        self.call = call
+        self.queue = queue
+        self.reason = reason
+
+    def __eq__(self, other):
+        if type(other) is not Exit:
+            return NotImplemented
+        cdef Exit o = <Exit>other
+        return self.call == o.call and self.queue == o.queue and self.reason == o.reason
+
+    def __hash__(self):
+        return hash((Exit, self.call, self.queue, self.reason))
+
+    def __repr__(self):
+        return f"Exit(call={self.call!r}, queue={self.queue!r}, reason={self.reason!r})"
+
+    def __reduce__(self):
+        return (Exit, (self.call, self.queue, self.reason))
+
+
+# ---------------------------------------------------------------- constants
+
+cdef enum:
+    NPRIO = 10   # priorities 0..9: bucket look-up table width
+
+# agent states
+cdef enum:
+    A_OUT = 0
+    A_AVAILABLE = 1
+    A_RESERVED = 2
+    A_BUSY = 3
+    A_WRAP = 4
+    A_PAUSED = 5
+
+# call states
+cdef enum:
+    C_FREE = 0
+    C_WAITING = 1
+    C_OFFERED = 2
+    C_CONNECTED = 3
+
+# agent strategies (order of policy.AGENT_STRATEGIES)
+cdef enum:
+    S_LONGEST_IDLE = 0
+    S_LEAST_OCCUPIED = 1
+    S_HIGHEST_LEVEL = 2
+    S_ROUND_ROBIN = 3
+    S_FEWEST_CALLS = 4
+    S_RANDOM = 5
+
+_AGENT_STATE_NAMES = ("logged_out", "available", "reserved", "busy", "wrap_up", "paused")
+_CALL_STATE_NAMES = ("ended", "waiting", "offered", "connected")
+_STRATEGY_CODES = {"longest_idle": S_LONGEST_IDLE, "least_occupied": S_LEAST_OCCUPIED,
+                   "highest_level": S_HIGHEST_LEVEL, "round_robin": S_ROUND_ROBIN,
+                   "fewest_calls": S_FEWEST_CALLS, "random": S_RANDOM}
+_OPS = {"enqueue": 0, "answer": 1, "complete": 2, "abandon": 3, "ring_no_answer": 4, "reject": 5,
+        "login": 6, "logout": 7, "ready": 8, "pause": 9, "advance": 10}
+
+
+# ---------------------------------------------------------------- small helpers
+
+cdef void* _grow(void* p, Py_ssize_t n_bytes) except NULL:
+    cdef void* q = realloc(p, n_bytes if n_bytes > 0 else 1)
+    if q == NULL:
+        raise MemoryError()
+    return q
+
+
+cdef inline bint _less(const Entry* x, const Entry* y) noexcept nogil:
+    return x.t < y.t or (x.t == y.t and x.seq < y.seq)
+
+
+cdef inline void _sift_up(Heap* h, int32_t i, int32_t* pos) noexcept nogil:
+    cdef Entry e = h.a[i]
+    cdef int32_t p
+    while i > 0:
+        p = (i - 1) >> 1
+        if not _less(&e, &h.a[p]):
+            break
+        h.a[i] = h.a[p]
+        pos[h.a[i].idx] = i
+        i = p
+    h.a[i] = e
+    pos[e.idx] = i
+
+
+cdef inline void _sift_down(Heap* h, int32_t i, int32_t* pos) noexcept nogil:
+    cdef Entry e = h.a[i]
+    cdef int32_t n = h.n, c
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and _less(&h.a[c + 1], &h.a[c]):
+            c += 1
+        if not _less(&h.a[c], &e):
+            break
+        h.a[i] = h.a[c]
+        pos[h.a[i].idx] = i
+        i = c
+    h.a[i] = e
+    pos[e.idx] = i
+
+
+cdef int _heap_push(Heap* h, double t, uint64_t seq, int32_t idx, int32_t* pos) except -1:
+    if h.n == h.cap:
+        h.cap = 8 if h.cap == 0 else h.cap * 2
+        h.a = <Entry*>_grow(h.a, h.cap * sizeof(Entry))
+    h.a[h.n].t = t
+    h.a[h.n].seq = seq
+    h.a[h.n].idx = idx
+    h.n += 1
+    _sift_up(h, h.n - 1, pos)
+    return 0
+
+
+cdef inline void _heap_remove(Heap* h, int32_t i, int32_t* pos) noexcept nogil:
+    """Remove entry i; its slot's position becomes -1."""
+    pos[h.a[i].idx] = -1
+    h.n -= 1
+    if i == h.n:
+        return
+    h.a[i] = h.a[h.n]
+    pos[h.a[i].idx] = i
+    if i > 0 and _less(&h.a[i], &h.a[(i - 1) >> 1]):
+        _sift_up(h, i, pos)
+    else:
+        _sift_down(h, i, pos)
+
+
+cdef inline void _heap_update(Heap* h, int32_t i, double t, uint64_t seq, int32_t* pos) noexcept nogil:
+    h.a[i].t = t
+    h.a[i].seq = seq
+    if i > 0 and _less(&h.a[i], &h.a[(i - 1) >> 1]):
+        _sift_up(h, i, pos)
+    else:
+        _sift_down(h, i, pos)
+
+
+cdef inline void _heap_free(Heap* h) noexcept nogil:
+    free(h.a)
+    h.a = NULL
+    h.n = 0
+    h.cap = 0
+
+
+cdef inline void _bit_set(uint64_t* words, int32_t i) noexcept nogil:
+    words[i >> 6] |= (<uint64_t>1) << (i & 63)
+
+
+cdef inline void _bit_clear(uint64_t* words, int32_t i) noexcept nogil:
+    words[i >> 6] &= ~((<uint64_t>1) << (i & 63))
+
+
+cdef inline bint _bit_get(const uint64_t* words, int32_t i) noexcept nogil:
+    return (words[i >> 6] >> (i & 63)) & 1
+
+
+cdef inline uint64_t _splitmix(uint64_t* state) noexcept nogil:
+    state[0] += <uint64_t>0x9E3779B97F4A7C15ULL
+    cdef uint64_t z = state[0]
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+# ---------------------------------------------------------------- the engine
+
+@cython.final
+cdef class Engine:
+    """Skills-based call distribution engine (compiled core).
+
+    Every command takes ``now`` (seconds, never decreasing) and returns the
+    list of decisions it caused (:class:`Assign`, :class:`Overflow`,
+    :class:`Exit`), including those of deadlines that fell due before
+    ``now``.  A command that raises changes nothing but time: deadlines that
+    fell due are processed, and their decisions come with the next command's.
+    See ``docs/engine.md`` for the full semantics.
+    """
+
+    cdef readonly str agent_strategy
+    cdef readonly object seed
+    cdef readonly str rna_action
+    cdef readonly double no_answer_delay
+    cdef readonly double reject_delay
+    cdef int _strategy
+    cdef bint _rna_ready
+    cdef uint64_t _rng
+    cdef double _now
+    cdef uint64_t _call_seq
+    cdef uint64_t _agent_seq
+    cdef uint64_t _offers
+    cdef list _pending
+
+    # names and interning
+    cdef dict _skills
+    cdef dict _queue_ids
+    cdef list _queue_names
+    cdef list _queue_policies
+    cdef dict _req_ids
+    cdef list _req_tuples
+    cdef dict _group_ids
+    cdef list _group_profiles
+    cdef dict _extra_buckets
+
+    # calls
+    cdef CallRec* _calls
+    cdef int32_t* _call_pos
+    cdef int32_t _calls_cap
+    cdef int32_t* _call_free
+    cdef int32_t _call_nfree
+    cdef int32_t _calls_used
+    cdef dict _call_slots
+    cdef list _call_ids
+    cdef list _slot_ints
+    cdef int32_t _waiting
+
+    # agents
+    cdef AgentRec* _agents
+    cdef int32_t* _agent_idle_pos
+    cdef int32_t* _agent_timer_pos
+    cdef int32_t _agents_cap
+    cdef int32_t* _agent_free
+    cdef int32_t _agent_nfree
+    cdef int32_t _agents_used
+    cdef dict _agent_slots
+    cdef list _agent_ids
+    cdef list _agent_reasons
+
+    # queues and routing steps
+    cdef QueueRec* _queues
+    cdef int32_t _nqueues
+    cdef int32_t _queues_cap
+    cdef int32_t* _step_overflow
+    cdef int32_t* _step_boost
+    cdef int32_t _steps_used
+    cdef int32_t _steps_cap
+    cdef int32_t* _bucket_lut
+    cdef int32_t _lut_used
+    cdef int32_t _lut_cap
+
+    # buckets
+    cdef Bucket* _buckets
+    cdef int32_t* _bucket_dl_pos
+    cdef int32_t _nbuckets
+    cdef int32_t _buckets_cap
+    cdef int32_t _words_b
+    cdef uint64_t* _nonempty
+    cdef int32_t* _req_skills
+    cdef int32_t _req_skills_used
+    cdef int32_t _req_skills_cap
+
+    # groups
+    cdef Heap* _groups
+    cdef int32_t _ngroups
+    cdef int32_t _groups_cap
+    cdef int32_t _words_g
+    cdef uint64_t* _idle_groups
+    cdef uint8_t* _levels
+    cdef int32_t _level_stride
+
+    # eligibility, both directions
+    cdef uint64_t* _b2g
+    cdef uint64_t* _g2b
+
+    # time events
+    cdef Heap _timers
+    cdef Heap _deadlines
+
+    def __cinit__(self):
+        self._pending = []
+        self._skills = {}
+        self._queue_ids = {}
+        self._queue_names = []
+        self._queue_policies = []
+        self._req_ids = {(): 0}
+        self._req_tuples = [()]
+        self._group_ids = {}
+        self._group_profiles = []
+        self._extra_buckets = {}
+        self._call_slots = {}
+        self._call_ids = []
+        self._slot_ints = []
+        self._agent_slots = {}
+        self._agent_ids = []
+        self._agent_reasons = []
+        self._level_stride = 16
+        self._words_b = 1
+        self._words_g = 1
+        self._buckets_cap = 64
+        self._groups_cap = 64
+        self._buckets = <Bucket*>_grow(NULL, self._buckets_cap * sizeof(Bucket))
+        self._bucket_dl_pos = <int32_t*>_grow(NULL, self._buckets_cap * sizeof(int32_t))
+        self._nonempty = <uint64_t*>_grow(NULL, self._words_b * sizeof(uint64_t))
+        self._groups = <Heap*>_grow(NULL, self._groups_cap * sizeof(Heap))
+        self._idle_groups = <uint64_t*>_grow(NULL, self._words_g * sizeof(uint64_t))
+        self._levels = <uint8_t*>_grow(NULL, self._groups_cap * self._level_stride)
+        self._b2g = <uint64_t*>_grow(NULL, self._buckets_cap * self._words_g * sizeof(uint64_t))
+        self._g2b = <uint64_t*>_grow(NULL, self._groups_cap * self._words_b * sizeof(uint64_t))
+        memset(self._nonempty, 0, self._words_b * sizeof(uint64_t))
+        memset(self._idle_groups, 0, self._words_g * sizeof(uint64_t))
+        memset(self._b2g, 0, self._buckets_cap * self._words_g * sizeof(uint64_t))
+        memset(self._g2b, 0, self._groups_cap * self._words_b * sizeof(uint64_t))
+
+    def __init__(self, *, agent_strategy="longest_idle", seed=0, ring_no_answer="pause",
+                 no_answer_delay=0.0, reject_delay=0.0):
+        (strategy, seed, rna, nad, rjd) = _engine_options(agent_strategy, seed, ring_no_answer,
+                                                         no_answer_delay, reject_delay)
+        self.agent_strategy = strategy
+        self._strategy = _STRATEGY_CODES[strategy]
+        self.seed = seed
+        self._rng = <uint64_t>seed
+        self.rna_action = rna
+        self._rna_ready = rna == "ready"
+        self.no_answer_delay = nad
+        self.reject_delay = rjd
+
+    def __dealloc__(self):
+        cdef int32_t i
+        for i in range(self._nbuckets):
+            _heap_free(&self._buckets[i].heap)
+        for i in range(self._ngroups):
+            _heap_free(&self._groups[i])
+        _heap_free(&self._timers)
+        _heap_free(&self._deadlines)
+        free(self._calls); free(self._call_pos); free(self._call_free)
+        free(self._agents); free(self._agent_idle_pos); free(self._agent_timer_pos); free(self._agent_free)
+        free(self._queues); free(self._step_overflow); free(self._step_boost); free(self._bucket_lut)
+        free(self._buckets); free(self._bucket_dl_pos); free(self._nonempty); free(self._req_skills)
+        free(self._groups); free(self._idle_groups); free(self._levels)
+        free(self._b2g); free(self._g2b)
+
+    # ------------------------------------------------------------ configuration
+
+    @property
+    def now(self):
+        """The engine's current time (the latest ``now`` it was given)."""
+        return self._now
+
+    @property
+    def skills(self):
+        return tuple(self._skills)
+
+    @property
+    def queues(self):
+        return tuple(self._queue_names)
+
+    def add_skill(self, name):
+        """Declare a skill (agents and calls may only name declared skills)."""
+        _check_name("skill name", name)
+        if name not in self._skills:
+            self._skills[name] = len(self._skills)
+            self._ensure_level_stride(len(self._skills))
+
+    def add_queue(self, queue):
+        """Configure a service line (an :class:`acd.Queue`); overflow targets must exist already."""
+        if not isinstance(queue, _QueuePolicy):
+            raise InvalidInput(f"queue must be an acd.Queue, got {queue!r}")
+        if queue.name in self._queue_ids:
+            raise DuplicateId(f"queue {queue.name!r} is already configured")
+        for target in queue.overflow_targets:
+            if target not in self._queue_ids:
+                raise _errors.unknown_queue(target)
+        for s in queue.skills:
+            self.add_skill(s)
+        cdef int32_t q = self._nqueues, n_steps = len(queue.steps), k
+        if q == self._queues_cap:
+            self._queues_cap = 8 if self._queues_cap == 0 else self._queues_cap * 2
+            self._queues = <QueueRec*>_grow(self._queues, self._queues_cap * sizeof(QueueRec))
+        if self._steps_used + n_steps > self._steps_cap:
+            self._steps_cap = max(2 * self._steps_cap, self._steps_used + n_steps, 16)
+            self._step_overflow = <int32_t*>_grow(self._step_overflow, self._steps_cap * sizeof(int32_t))
+            self._step_boost = <int32_t*>_grow(self._step_boost, self._steps_cap * sizeof(int32_t))
+        if self._lut_used + n_steps * NPRIO > self._lut_cap:
+            self._lut_cap = max(2 * self._lut_cap, self._lut_used + n_steps * NPRIO, 64)
+            self._bucket_lut = <int32_t*>_grow(self._bucket_lut, self._lut_cap * sizeof(int32_t))
+        cdef QueueRec* qr = &self._queues[q]
+        memset(qr, 0, sizeof(QueueRec))
+        qr.ageing = 0.0 if queue.ageing is None else queue.ageing
+        qr.wrap_up = queue.wrap_up
+        qr.n_steps = n_steps
+        qr.step_base = self._steps_used
+        qr.lut_base = self._lut_used
+        for k in range(n_steps):
+            step = queue.steps[k]
+            self._step_overflow[qr.step_base + k] = -1 if step.overflow is None else self._queue_ids[step.overflow]
+            self._step_boost[qr.step_base + k] = step.priority_boost
+        for k in range(n_steps * NPRIO):
+            self._bucket_lut[qr.lut_base + k] = -1
+        self._steps_used += n_steps
+        self._lut_used += n_steps * NPRIO
+        self._queue_ids[queue.name] = q
+        self._queue_names.append(queue.name)
+        self._queue_policies.append(queue)
+        self._nqueues += 1
+
+    cdef void _ensure_level_stride(self, int32_t n_skills) except *:
+        """Group level rows have one byte per declared skill."""
+        if n_skills <= self._level_stride:
+            return
+        cdef int32_t new_stride = self._level_stride
+        while new_stride < n_skills:
+            new_stride *= 2
+        cdef uint8_t* lv = <uint8_t*>_grow(NULL, self._groups_cap * new_stride)
+        memset(lv, 0, self._groups_cap * new_stride)
+        cdef int32_t g
+        for g in range(self._ngroups):
+            memcpy(lv + g * new_stride, self._levels + g * self._level_stride, self._level_stride)
+        free(self._levels)
+        self._levels = lv
+        self._level_stride = new_stride
+
+    # ------------------------------------------------------------ interning
+
+    cdef int32_t _req_id(self, tuple req) except -1:
+        rid = self._req_ids.get(req)
+        if rid is None:
+            rid = len(self._req_tuples)
+            self._req_ids[req] = rid
+            self._req_tuples.append(req)
+        return rid
+
+    cdef bint _eligible(self, int32_t b, int32_t g) except -1:
+        """Python-level check, used only when a bucket or a group is created."""
+        cdef Bucket* bk = &self._buckets[b]
+        profile = self._group_profiles[g]
+        served = profile[1]
+        if served is not None and self._queue_names[bk.queue] not in served:
+            return False
+        cdef uint8_t* lv = self._levels + g * self._level_stride
+        for name, level in self._req_tuples[bk.req]:
+            if lv[<int32_t>self._skills[name]] < <int>level:
+                return False
+        return True
+
+    cdef int32_t _new_bucket(self, int32_t q, int32_t step, int32_t prio, int32_t extra) except -1:
+        cdef int32_t b = self._nbuckets, g, w, k
+        if b == self._buckets_cap:
+            self._grow_buckets()
+        policy = self._queue_policies[q]
+        steps = policy.steps
+        req = _merge(steps[step].requirement_tuple, self._req_tuples[extra])
+        cdef Bucket* bk = &self._buckets[b]
+        memset(bk, 0, sizeof(Bucket))
+        bk.queue = q
+        bk.step = step
+        bk.priority = prio
+        bk.extra = extra
+        bk.req = self._req_id(req)
+        # next time event: the next step, unless max wait comes first (same rule as the oracle)
+        step_off = steps[step + 1].after if step + 1 < len(steps) else None
+        mw = policy.max_wait
+        if mw is not None and (step_off is None or mw <= step_off):
+            bk.offset = mw
+            bk.exit_next = True
+        elif step_off is not None:
+            bk.offset = step_off
+            bk.exit_next = False
+        else:
+            bk.offset = INFINITY
+            bk.exit_next = False
+        # required skills, for highest-level scoring
+        bk.req_len = len(req)
+        if self._req_skills_used + bk.req_len > self._req_skills_cap:
+            self._req_skills_cap = max(2 * self._req_skills_cap, self._req_skills_used + bk.req_len, 64)
+            self._req_skills = <int32_t*>_grow(self._req_skills, self._req_skills_cap * sizeof(int32_t))
+        bk.req_off = self._req_skills_used
+        for k, (name, _level) in enumerate(req):
+            self._req_skills[bk.req_off + k] = self._skills[name]
+        self._req_skills_used += bk.req_len
+        self._bucket_dl_pos[b] = -1
+        self._nbuckets += 1
+        for g in range(self._ngroups):
+            if self._eligible(b, g):
+                _bit_set(self._b2g + b * self._words_g, g)
+                _bit_set(self._g2b + g * self._words_b, b)
+        return b
+
+    cdef void _grow_buckets(self) except *:
+        cdef int32_t old_words = self._words_b, new_cap = self._buckets_cap * 2
+        cdef int32_t new_words = new_cap >> 6, g
+        self._buckets = <Bucket*>_grow(self._buckets, new_cap * sizeof(Bucket))
+        self._bucket_dl_pos = <int32_t*>_grow(self._bucket_dl_pos, new_cap * sizeof(int32_t))
+        self._b2g = <uint64_t*>_grow(self._b2g, new_cap * self._words_g * sizeof(uint64_t))
+        memset(self._b2g + self._buckets_cap * self._words_g, 0,
+               (new_cap - self._buckets_cap) * self._words_g * sizeof(uint64_t))
+        cdef uint64_t* g2b = <uint64_t*>_grow(NULL, self._groups_cap * new_words * sizeof(uint64_t))
+        memset(g2b, 0, self._groups_cap * new_words * sizeof(uint64_t))
+        for g in range(self._ngroups):
+            memcpy(g2b + g * new_words, self._g2b + g * old_words, old_words * sizeof(uint64_t))
+        free(self._g2b)
+        self._g2b = g2b
+        self._nonempty = <uint64_t*>_grow(self._nonempty, new_words * sizeof(uint64_t))
+        memset(self._nonempty + old_words, 0, (new_words - old_words) * sizeof(uint64_t))
+        self._words_b = new_words
+        self._buckets_cap = new_cap
+
+    cdef void _grow_groups(self) except *:
+        cdef int32_t old_words = self._words_g, new_cap = self._groups_cap * 2
+        cdef int32_t new_words = new_cap >> 6, b
+        self._groups = <Heap*>_grow(self._groups, new_cap * sizeof(Heap))
+        self._levels = <uint8_t*>_grow(self._levels, new_cap * self._level_stride)
+        self._g2b = <uint64_t*>_grow(self._g2b, new_cap * self._words_b * sizeof(uint64_t))
+        memset(self._g2b + self._groups_cap * self._words_b, 0,
+               (new_cap - self._groups_cap) * self._words_b * sizeof(uint64_t))
+        cdef uint64_t* b2g = <uint64_t*>_grow(NULL, self._buckets_cap * new_words * sizeof(uint64_t))
+        memset(b2g, 0, self._buckets_cap * new_words * sizeof(uint64_t))
+        for b in range(self._nbuckets):
+            memcpy(b2g + b * new_words, self._b2g + b * old_words, old_words * sizeof(uint64_t))
+        free(self._b2g)
+        self._b2g = b2g
+        self._idle_groups = <uint64_t*>_grow(self._idle_groups, new_words * sizeof(uint64_t))
+        memset(self._idle_groups + old_words, 0, (new_words - old_words) * sizeof(uint64_t))
+        self._words_g = new_words
+        self._groups_cap = new_cap
+
+    cdef int32_t _group_for(self, tuple skills, object queues) except -1:
+        key = (skills, queues)
+        gid = self._group_ids.get(key)
+        if gid is not None:
+            return gid
+        cdef int32_t g = self._ngroups, b
+        if g == self._groups_cap:
+            self._grow_groups()
+        memset(&self._groups[g], 0, sizeof(Heap))
+        cdef uint8_t* lv = self._levels + g * self._level_stride
+        memset(lv, 0, self._level_stride)
+        for name, level in skills:
+            lv[<int32_t>self._skills[name]] = <uint8_t>level
+        self._group_ids[key] = g
+        self._group_profiles.append(key)
+        self._ngroups += 1
+        for b in range(self._nbuckets):
+            if self._eligible(b, g):
+                _bit_set(self._b2g + b * self._words_g, g)
+                _bit_set(self._g2b + g * self._words_b, b)
+        return g
+
+    cdef int32_t _bucket_for(self, int32_t q, int32_t step, int32_t prio, int32_t extra) except -1:
+        cdef int32_t b
+        if extra == 0:
+            b = self._bucket_lut[self._queues[q].lut_base + step * NPRIO + prio]
+            if b < 0:
+                b = self._new_bucket(q, step, prio, 0)
+                self._bucket_lut[self._queues[q].lut_base + step * NPRIO + prio] = b
+            return b
+        key = (q, step, prio, extra)
+        bid = self._extra_buckets.get(key)
+        if bid is None:
+            b = self._new_bucket(q, step, prio, extra)
+            self._extra_buckets[key] = b
+            return b
+        return bid
+
+    # ------------------------------------------------------------ slots
+
+    cdef int32_t _new_call_slot(self, object ident) except -1:
+        cdef int32_t c, new_cap
+        if self._call_nfree > 0:
+            self._call_nfree -= 1
+            c = self._call_free[self._call_nfree]
+            self._call_ids[c] = ident
+        else:
+            if self._calls_used == self._calls_cap:
+                new_cap = 1024 if self._calls_cap == 0 else self._calls_cap * 2
+                self._calls = <CallRec*>_grow(self._calls, new_cap * sizeof(CallRec))
+                self._call_pos = <int32_t*>_grow(self._call_pos, new_cap * sizeof(int32_t))
+                self._call_free = <int32_t*>_grow(self._call_free, new_cap * sizeof(int32_t))
+                self._calls_cap = new_cap
+            c = self._calls_used
+            self._calls_used += 1
+            self._call_ids.append(ident)
+            self._slot_ints.append(c)  # one int object per slot, reused with the slot
+        self._call_pos[c] = -1
+        return c
+
+    cdef void _free_call(self, int32_t c) except *:
+        ident = self._call_ids[c]
+        del self._call_slots[ident]
+        self._call_ids[c] = None
+        self._calls[c].state = C_FREE
+        self._call_free[self._call_nfree] = c
+        self._call_nfree += 1
+
+    cdef int32_t _new_agent_slot(self, object ident) except -1:
+        cdef int32_t a, new_cap
+        if self._agent_nfree > 0:
+            self._agent_nfree -= 1
+            a = self._agent_free[self._agent_nfree]
+            self._agent_ids[a] = ident
+            self._agent_reasons[a] = ""
+        else:
+            if self._agents_used == self._agents_cap:
+                new_cap = 64 if self._agents_cap == 0 else self._agents_cap * 2
+                self._agents = <AgentRec*>_grow(self._agents, new_cap * sizeof(AgentRec))
+                self._agent_idle_pos = <int32_t*>_grow(self._agent_idle_pos, new_cap * sizeof(int32_t))
+                self._agent_timer_pos = <int32_t*>_grow(self._agent_timer_pos, new_cap * sizeof(int32_t))
+                self._agent_free = <int32_t*>_grow(self._agent_free, new_cap * sizeof(int32_t))
+                self._agents_cap = new_cap
+            a = self._agents_used
+            self._agents_used += 1
+            self._agent_ids.append(ident)
+            self._agent_reasons.append("")
+        memset(&self._agents[a], 0, sizeof(AgentRec))
+        self._agent_idle_pos[a] = -1
+        self._agent_timer_pos[a] = -1
+        return a
+
+    # ------------------------------------------------------------ bucket bookkeeping
+
+    cdef int _bucket_touch(self, int32_t b) except -1:
+        """The head of bucket b changed: refresh its entry in the deadline heap."""
+        cdef Bucket* bk = &self._buckets[b]
+        cdef int32_t i = self._bucket_dl_pos[b]
+        if bk.heap.n == 0 or not isfinite(bk.offset):
+            if i >= 0:
+                _heap_remove(&self._deadlines, i, self._bucket_dl_pos)
+            return 0
+        cdef double t = bk.heap.a[0].t + bk.offset
+        if i >= 0:
+            _heap_update(&self._deadlines, i, t, bk.heap.a[0].seq, self._bucket_dl_pos)
+        else:
+            _heap_push(&self._deadlines, t, bk.heap.a[0].seq, b, self._bucket_dl_pos)
+        return 0
+
+    cdef int _bucket_insert(self, int32_t c) except -1:
+        cdef CallRec* cr = &self._calls[c]
+        cdef int32_t b = cr.bucket
+        cdef Bucket* bk = &self._buckets[b]
+        _heap_push(&bk.heap, cr.entry, cr.seq, c, self._call_pos)
+        if bk.heap.n == 1:
+            _bit_set(self._nonempty, b)
+        if self._call_pos[c] == 0:
+            self._bucket_touch(b)
+        cr.state = C_WAITING
+        self._queues[cr.queue].waiting += 1
+        self._waiting += 1
+        return 0
+
+    cdef int _bucket_take(self, int32_t c) except -1:
+        """Remove waiting call c from its bucket."""
+        cdef CallRec* cr = &self._calls[c]
+        cdef int32_t b = cr.bucket
+        cdef Bucket* bk = &self._buckets[b]
+        cdef int32_t i = self._call_pos[c]
+        _heap_remove(&bk.heap, i, self._call_pos)
+        if bk.heap.n == 0:
+            _bit_clear(self._nonempty, b)
+            if bk.heap.cap > 4096:  # give memory back after a peak
+                _heap_free(&bk.heap)
+        if i == 0:
+            self._bucket_touch(b)
+        self._queues[cr.queue].waiting -= 1
+        self._waiting -= 1
+        return 0
+
+    # ------------------------------------------------------------ agent bookkeeping
+
+    cdef int _set_state(self, int32_t a, int8_t state, double now) except -1:
+        cdef AgentRec* ar = &self._agents[a]
+        cdef int32_t i
+        if ar.state == A_RESERVED or ar.state == A_BUSY or ar.state == A_WRAP:
+            ar.busy_time += now - ar.since
+        i = self._agent_idle_pos[a]
+        if i >= 0:
+            _heap_remove(&self._groups[ar.group], i, self._agent_idle_pos)
+            if self._groups[ar.group].n == 0:
+                _bit_clear(self._idle_groups, ar.group)
+        i = self._agent_timer_pos[a]
+        if i >= 0:
+            _heap_remove(&self._timers, i, self._agent_timer_pos)
+        if ar.state == A_PAUSED:
+            self._agent_reasons[a] = ""   # only a pause carries a reason
+        ar.state = state
+        ar.since = now
+        return 0
+
+    cdef inline double _idle_key(self, AgentRec* ar, double now) noexcept:
+        cdef double logged
+        if self._strategy == S_LEAST_OCCUPIED:
+            logged = now - ar.login
+            return ar.busy_time / logged if logged > 0 else 0.0
+        if self._strategy == S_ROUND_ROBIN:
+            return <double>ar.last_offered
+        if self._strategy == S_FEWEST_CALLS:
+            return <double>ar.answered
+        if self._strategy == S_RANDOM:
+            return (_splitmix(&self._rng) >> 11) * (1.0 / 9007199254740992.0)
+        return now
+
+    cdef inline int _eff_priority(self, CallRec* cr, int32_t prio, double now) noexcept:
+        cdef double ageing = self._queues[cr.queue].ageing
+        cdef double steps
+        if ageing <= 0:
+            return prio
+        steps = floor((now - cr.entry) / ageing)
+        if steps >= 9:
+            return 9
+        return min(9, prio + <int>steps)
+
+    cdef int _assign(self, int32_t c, int32_t a, double now) except -1:
+        cdef CallRec* cr = &self._calls[c]
+        cdef AgentRec* ar = &self._agents[a]
+        self._set_state(a, A_RESERVED, now)
+        self._offers += 1
+        ar.last_offered = self._offers
+        ar.call = c
+        cr.state = C_OFFERED
+        cr.agent = a
+        cr.bucket = -1
+        cdef Assign d = Assign.__new__(Assign)
+        d.call = self._call_ids[c]
+        d.agent = self._agent_ids[a]
+        d.queue = self._queue_names[cr.queue]
+        d.wait = now - cr.arrival
+        self._pending.append(d)
+        return 0
+
+    cdef int _dispatch_call(self, int32_t c, double now) except -1:
+        """Waiting call c (bucket set, not in the heap): best idle eligible agent, or wait."""
+        cdef CallRec* cr = &self._calls[c]
+        cdef int32_t b = cr.bucket, w, g, best_g = -1, score, best_score = -1, k
+        cdef uint64_t m
+        cdef uint64_t* row = self._b2g + b * self._words_g
+        cdef Bucket* bk = &self._buckets[b]
+        cdef Entry* head
+        cdef Entry* best = NULL
+        cdef uint8_t* lv
+        for w in range(self._words_g):
+            m = row[w] & self._idle_groups[w]
+            while m:
+                g = (w << 6) + __builtin_ctzll(m)
+                m &= m - 1
+                head = &self._groups[g].a[0]
+                if self._strategy == S_HIGHEST_LEVEL:
+                    lv = self._levels + g * self._level_stride
+                    score = 0
+                    for k in range(bk.req_len):
+                        score += lv[self._req_skills[bk.req_off + k]]
+                    if best == NULL or score > best_score or (score == best_score and _less(head, best)):
+                        best, best_g, best_score = head, g, score
+                elif best == NULL or _less(head, best):
+                    best, best_g = head, g
+        if best == NULL:
+            self._bucket_insert(c)
+            return 0
+        cdef int32_t a = best.idx
+        self._assign(c, a, now)   # _set_state pops a from its group heap
+        return 0
+
+    cdef inline bint _call_better(self, Entry* x, int px, Entry* y, int py) noexcept:
+        # rank: higher effective priority, then earlier entry, then enqueue order
+        if px != py:
+            return px > py
+        return _less(x, y)
+
+    cdef int _make_available(self, int32_t a, double now) except -1:
+        """Agent a becomes free: best eligible waiting call, or it idles in its group."""
+        cdef AgentRec* ar = &self._agents[a]
+        self._set_state(a, A_AVAILABLE, now)
+        ar.call = -1
+        ar.key = self._idle_key(ar, now)
+        cdef int32_t g = ar.group, w, b, best_b = -1, p, best_p = -1
+        cdef uint64_t m
+        cdef uint64_t* row = self._g2b + g * self._words_b
+        cdef Entry* head
+        cdef Entry* best = NULL
+        cdef Bucket* bk
+        for w in range(self._words_b):
+            m = row[w] & self._nonempty[w]
+            while m:
+                b = (w << 6) + __builtin_ctzll(m)
+                m &= m - 1
+                bk = &self._buckets[b]
+                head = &bk.heap.a[0]
+                p = self._eff_priority(&self._calls[head.idx], bk.priority, now)
+                if best == NULL or self._call_better(head, p, best, best_p):
+                    best, best_b, best_p = head, b, p
+        if best == NULL:
+            _heap_push(&self._groups[g], ar.key, ar.seq, a, self._agent_idle_pos)
+            _bit_set(self._idle_groups, g)
+            return 0
+        cdef int32_t c = best.idx
+        self._bucket_take(c)
+        self._assign(c, a, now)
+        return 0
+
+    cdef int _set_timer(self, int32_t a, double t) except -1:
+        self._agents[a].timer = t
+        _heap_push(&self._timers, t, self._agents[a].seq, a, self._agent_timer_pos)
+        return 0
+
+    # ------------------------------------------------------------ time
+
+    cdef bint _apply_deadline(self, int32_t c, double t) except -1:
+        """Apply the next time event of waiting call c (out of its bucket); False if it left."""
+        cdef CallRec* cr = &self._calls[c]
+        cdef Bucket* bk = &self._buckets[cr.bucket]
+        cdef int32_t q = cr.queue, target, prio
+        cdef QueueRec* qr = &self._queues[q]
+        cdef Exit ex
+        cdef Overflow ov
+        if bk.exit_next:
+            qr.exited += 1
+            ex = Exit.__new__(Exit)
+            ex.call = self._call_ids[c]
+            ex.queue = self._queue_names[q]
+            ex.reason = "max_wait"
+            cr.bucket = -1
+            self._free_call(c)
+            self._pending.append(ex)
+            return False
+        target = self._step_overflow[qr.step_base + cr.step + 1]
+        if target >= 0:
+            qr.overflowed += 1
+            prio = min(9, cr.priority + self._step_boost[qr.step_base + cr.step + 1])
+            cr.queue = target
+            cr.entry = t
+            cr.step = 0
+            cr.priority = <int8_t>prio
+            self._queues[target].entered += 1
+            ov = Overflow.__new__(Overflow)
+            ov.call = self._call_ids[c]
+            ov.from_queue = self._queue_names[q]
+            ov.to_queue = self._queue_names[target]
+            self._pending.append(ov)
+        else:
+            cr.step += 1
+        cr.bucket = self._bucket_for(cr.queue, cr.step, cr.priority, cr.extra)
+        return True
+
+    cdef int _run_due(self, double now) except -1:
+        """Process agent timers and call deadlines up to now, in (time, kind, seq) order."""
+        cdef Entry* ta
+        cdef Entry* tb
+        cdef int32_t a, b, c
+        cdef double t
+        while True:
+            ta = &self._timers.a[0] if self._timers.n > 0 and self._timers.a[0].t <= now else NULL
+            tb = &self._deadlines.a[0] if self._deadlines.n > 0 and self._deadlines.a[0].t <= now else NULL
+            if ta == NULL and tb == NULL:
+                break
+            if ta != NULL and (tb == NULL or ta.t <= tb.t):
+                t = ta.t
+                a = ta.idx
+                self._now = t
+                self._make_available(a, t)   # removes the timer
+            else:
+                t = tb.t
+                b = tb.idx
+                self._now = t
+                c = self._buckets[b].heap.a[0].idx
+                self._bucket_take(c)
+                if self._apply_deadline(c, t):
+                    self._dispatch_call(c, t)
+        self._now = now
+        return 0
+
+    cdef inline double _begin(self, object now) except? -1.0:
+        cdef double t
+        if type(now) is float:
+            t = <double>now
+            if not isfinite(t):
+                raise _errors.bad_now(now)
+            if t < self._now:
+                raise _errors.time_backwards(t, self._now)
+        else:
+            t = _check_now(now, self._now)
+        if (self._timers.n > 0 and self._timers.a[0].t <= t) or \
+                (self._deadlines.n > 0 and self._deadlines.a[0].t <= t):
+            self._run_due(t)
+        self._now = t
+        return t
+
+    cdef inline list _finish(self):
+        cdef list out = self._pending
+        self._pending = []
+        return out
+
+    def next_deadline(self):
+        """Earliest time at which :meth:`advance` has work to do, or None."""
+        cdef double t = INFINITY
+        if self._timers.n > 0:
+            t = self._timers.a[0].t
+        if self._deadlines.n > 0 and self._deadlines.a[0].t < t:
+            t = self._deadlines.a[0].t
+        return None if t == INFINITY else t
+
+    def advance(self, now):
+        """Process every deadline up to ``now`` (step changes, overflows, max-wait exits, timers)."""
+        self._begin(now)
+        return self._finish()
+
+    # ------------------------------------------------------------ agents
+
+    cdef inline int32_t _agent_slot(self, object agent) except -1:
+        try:
+            slot = self._agent_slots.get(agent)
+        except TypeError:
+            slot = None
+        if slot is None:
+            raise _errors.unknown_agent(agent)
+        return slot
+
+    def login(self, agent, skills, now, queues=None, paused=None):
+        """Log an agent in with ``skills`` ({skill: level 1..10}); available unless ``paused`` (a reason)."""
+        cdef double t = self._begin(now)
+        _check_id("agent", agent)
+        pairs = _agent_skills(skills, self._skills)
+        qs = _agent_queues(queues, self._queue_ids)
+        if paused is not None:
+            _check_reason(paused)
+        if agent in self._agent_slots:
+            raise _errors.duplicate_agent(agent)
+        cdef int32_t g = self._group_for(pairs, qs)
+        cdef int32_t a = self._new_agent_slot(agent)
+        self._agent_slots[agent] = a
+        cdef AgentRec* ar = &self._agents[a]
+        self._agent_seq += 1
+        ar.seq = self._agent_seq
+        ar.group = g
+        ar.login = t
+        ar.since = t
+        ar.call = -1
+        if paused is not None:
+            ar.state = A_PAUSED
+            self._agent_reasons[a] = paused
+        else:
+            ar.state = A_AVAILABLE
+            self._make_available(a, t)
+        return self._finish()
+
+    def logout(self, agent, now):
+        """Log an agent out (not while it rings or talks)."""
+        cdef double t = self._begin(now)
+        cdef int32_t a = self._agent_slot(agent)
+        cdef int8_t st = self._agents[a].state
+        if st == A_RESERVED or st == A_BUSY:
+            raise _errors.bad_state("agent", agent, _AGENT_STATE_NAMES[st], "log out")
+        self._set_state(a, A_OUT, t)
+        del self._agent_slots[agent]
+        self._agent_ids[a] = None
+        self._agent_free[self._agent_nfree] = a
+        self._agent_nfree += 1
+        return self._finish()
+
+    def ready(self, agent, now):
+        """Paused or in wrap-up → available (and dispatched)."""
+        cdef double t = self._begin(now)
+        cdef int32_t a = self._agent_slot(agent)
+        cdef int8_t st = self._agents[a].state
+        if st != A_PAUSED and st != A_WRAP:
+            raise _errors.bad_state("agent", agent, _AGENT_STATE_NAMES[st], "make ready")
+        self._agent_reasons[a] = ""
+        self._make_available(a, t)
+        return self._finish()
+
+    def pause(self, agent, now, reason=""):
+        """Available, in wrap-up or paused → paused with ``reason``."""
+        cdef double t = self._begin(now)
+        cdef int32_t a = self._agent_slot(agent)
+        _check_reason(reason)
+        cdef int8_t st = self._agents[a].state
+        if st != A_AVAILABLE and st != A_WRAP and st != A_PAUSED:
+            raise _errors.bad_state("agent", agent, _AGENT_STATE_NAMES[st], "pause")
+        self._set_state(a, A_PAUSED, t)
+        self._agent_reasons[a] = reason
+        return self._finish()
+
+    def agent_state(self, agent):
+        """State name of an agent (``"logged_out"`` for any id not logged in)."""
+        try:
+            slot = self._agent_slots.get(agent)
+        except TypeError:
+            slot = None
+        if slot is None:
+            return "logged_out"
+        return _AGENT_STATE_NAMES[self._agents[<int32_t>slot].state]
+
+    # ------------------------------------------------------------ calls
+
+    cdef inline int32_t _call_slot(self, object call) except -1:
+        try:
+            slot = self._call_slots.get(call)
+        except TypeError:
+            slot = None
+        if slot is None:
+            raise _errors.unknown_call(call)
+        return slot
+
+    def enqueue(self, call, queue, now, priority=None, requirements=None):
+        """A call arrives in ``queue``; returns ``[Assign]`` if an agent is free, else ``[]``."""
+        cdef double t = self._begin(now)
+        try:
+            qid = self._queue_ids.get(queue)
+        except TypeError:
+            qid = None
+        if qid is None:
+            raise _errors.unknown_queue(queue)
+        cdef int32_t q = qid, prio, extra = 0
+        if priority is None:
+            prio = self._queue_policies[q].priority
+        elif type(priority) is int and 0 <= priority <= 9:
+            prio = priority
+        else:
+            raise _errors.bad_priority(priority)
+        if requirements is not None:
+            extra = self._req_id(_call_requirements(requirements, self._skills))
+        if type(call) is not str and type(call) is not int:
+            _check_id("call", call)
+        elif type(call) is str and len(<str>call) == 0:
+            _check_id("call", call)
+        if call in self._call_slots:
+            raise _errors.duplicate_call(call)
+        cdef int32_t b = self._bucket_for(q, 0, prio, extra)
+        cdef int32_t c = self._new_call_slot(call)
+        self._call_slots[call] = self._slot_ints[c]
+        cdef CallRec* cr = &self._calls[c]
+        self._call_seq += 1
+        cr.seq = self._call_seq
+        cr.entry = t
+        cr.arrival = t
+        cr.queue = q
+        cr.bucket = b
+        cr.agent = -1
+        cr.extra = extra
+        cr.step = 0
+        cr.priority = <int8_t>prio
+        cr.state = C_WAITING
+        self._queues[q].entered += 1
+        self._dispatch_call(c, t)
+        return self._finish()
+
+    def answer(self, call, now):
+        """The agent picked up: offered → connected."""
+        cdef double t = self._begin(now)
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_OFFERED:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "answer")
+        cr.state = C_CONNECTED
+        self._set_state(cr.agent, A_BUSY, t)
+        self._agents[cr.agent].answered += 1
+        self._queues[cr.queue].answered += 1
+        return self._finish()
+
+    cdef int _requeue(self, int32_t c, double t) except -1:
+        """Back to its line at its old rank; deadlines missed while ringing apply now."""
+        cdef CallRec* cr = &self._calls[c]
+        cr.agent = -1
+        cr.state = C_WAITING
+        cr.bucket = self._bucket_for(cr.queue, cr.step, cr.priority, cr.extra)
+        while cr.entry + self._buckets[cr.bucket].offset <= t:
+            if not self._apply_deadline(c, t):
+                return 0
+            cr = &self._calls[c]
+        self._dispatch_call(c, t)
+        return 0
+
+    cdef int _after_delay(self, int32_t a, double delay, double t) except -1:
+        if delay > 0:
+            self._set_timer(a, t + delay)
+        else:
+            self._agent_reasons[a] = ""
+            self._make_available(a, t)
+        return 0
+
+    def ring_no_answer(self, call, now):
+        """The agent's phone rang out: the call goes back to its line; the agent is paused."""
+        cdef double t = self._begin(now)
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_OFFERED:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "report ring-no-answer for")
+        cdef int32_t a = cr.agent
+        self._set_state(a, A_PAUSED, t)
+        self._agent_reasons[a] = "ring_no_answer"
+        self._agents[a].call = -1
+        self._requeue(c, t)
+        if self._rna_ready:
+            self._after_delay(a, self.no_answer_delay, t)
+        return self._finish()
+
+    def reject(self, call, now):
+        """The agent declined: the call goes back to its line; the agent is free after ``reject_delay``."""
+        cdef double t = self._begin(now)
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_OFFERED:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "reject")
+        cdef int32_t a = cr.agent
+        self._set_state(a, A_PAUSED, t)
+        self._agent_reasons[a] = "rejected"
+        self._agents[a].call = -1
+        self._requeue(c, t)
+        self._after_delay(a, self.reject_delay, t)
+        return self._finish()
+
+    def abandon(self, call, now):
+        """The caller hung up while waiting or ringing."""
+        cdef double t = self._begin(now)
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        cdef int8_t st = cr.state
+        if st != C_WAITING and st != C_OFFERED:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[st], "abandon")
+        self._queues[cr.queue].abandoned += 1
+        cdef int32_t a = cr.agent
+        if st == C_WAITING:
+            self._bucket_take(c)
+        self._free_call(c)
+        if st == C_OFFERED:
+            self._make_available(a, t)
+        return self._finish()
+
+    def complete(self, call, now):
+        """The conversation ended: the agent goes to wrap-up (or straight to the next call)."""
+        cdef double t = self._begin(now)
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_CONNECTED:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "complete")
+        cdef int32_t a = cr.agent
+        cdef double wrap = self._queues[cr.queue].wrap_up
+        self._free_call(c)
+        if wrap > 0:
+            self._set_state(a, A_WRAP, t)
+            self._agents[a].call = -1
+            self._set_timer(a, t + wrap)
+        else:
+            self._make_available(a, t)
+        return self._finish()
+
+    def call_state(self, call):
+        """``"waiting"``, ``"offered"`` or ``"connected"``; ended calls are unknown."""
+        return _CALL_STATE_NAMES[self._calls[self._call_slot(call)].state]
+
+    def waiting_count(self):
+        """Number of calls waiting for an agent."""
+        return self._waiting
+
+    # ------------------------------------------------------------ bulk replay
+
+    def replay(self, commands):
+        """Apply a sequence of ``(op, *args)`` tuples (a journal, a recorded stream); return all decisions.
+
+        ``op`` is a command name (``"enqueue"``, ``"answer"``, …) and ``args``
+        its positional arguments.  Stops at the first bad command (raising
+        its error); the commands before it stay applied.
+        """
+        out = []
+        cdef tuple cmd
+        cdef int op
+        for cmd in commands:
+            op = _OPS[cmd[0]]
+            if op == 0:
+                out += self.enqueue(*cmd[1:])
+            elif op == 1:
+                self.answer(cmd[1], cmd[2])
+            elif op == 2:
+                out += self.complete(cmd[1], cmd[2])
+            elif op == 3:
+                out += self.abandon(cmd[1], cmd[2])
+            elif op == 4:
+                out += self.ring_no_answer(cmd[1], cmd[2])
+            elif op == 5:
+                out += self.reject(cmd[1], cmd[2])
+            elif op == 6:
+                out += self.login(*cmd[1:])
+            elif op == 7:
+                self.logout(cmd[1], cmd[2])
+            elif op == 8:
+                out += self.ready(cmd[1], cmd[2])
+            elif op == 9:
+                out += self.pause(*cmd[1:])
+            else:
+                out += self.advance(cmd[1])
+        return out
+
+    # ------------------------------------------------------------ snapshot
+
+    def snapshot(self):
+        """Per queue: waiting, oldest wait (in that queue), agents by state, counters; per agent: state and counters."""
+        cdef double now = self._now
+        cdef int32_t q, b, a
+        cdef Bucket* bk
+        cdef AgentRec* ar
+        cdef QueueRec* qr
+        queues = {}
+        oldest = [0.0] * self._nqueues
+        for b in range(self._nbuckets):
+            bk = &self._buckets[b]
+            if bk.heap.n > 0 and now - bk.heap.a[0].t > oldest[bk.queue]:
+                oldest[bk.queue] = now - bk.heap.a[0].t
+        by_state = [dict(available=0, reserved=0, busy=0, wrap_up=0, paused=0) for q in range(self._nqueues)]
+        agents = {}
+        for ident, slot in self._agent_slots.items():
+            a = slot
+            ar = &self._agents[a]
+            served = self._group_profiles[ar.group][1]
+            name = _AGENT_STATE_NAMES[ar.state]
+            for q in range(self._nqueues):
+                if served is None or self._queue_names[q] in served:
+                    by_state[q][name] += 1
+            busy = ar.busy_time
+            if ar.state == A_RESERVED or ar.state == A_BUSY or ar.state == A_WRAP:
+                busy += now - ar.since
+            agents[ident] = dict(state=name, reason=self._agent_reasons[a], answered=ar.answered,
+                                 busy_time=busy, logged_in=now - ar.login,
+                                 call=None if ar.call < 0 else self._call_ids[ar.call])
+        for q in range(self._nqueues):
+            qr = &self._queues[q]
+            queues[self._queue_names[q]] = dict(
+                waiting=qr.waiting, oldest_wait=oldest[q], agents=by_state[q],
+                entered=qr.entered, answered=qr.answered, abandoned=qr.abandoned,
+                exited=qr.exited, overflowed=qr.overflowed)
+        return dict(now=now, queues=queues, agents=agents)
+
+    def memory_bytes(self):
+        """Bytes held in C arrays (calls, agents, heaps, bitsets); excludes Python dicts and ids."""
+        cdef Py_ssize_t total = 0
+        cdef int32_t i
+        total += self._calls_cap * (sizeof(CallRec) + 3 * sizeof(int32_t))
+        total += self._agents_cap * (sizeof(AgentRec) + 4 * sizeof(int32_t))
+        for i in range(self._nbuckets):
+            total += self._buckets[i].heap.cap * sizeof(Entry)
+        for i in range(self._ngroups):
+            total += self._groups[i].cap * sizeof(Entry)
+        total += self._buckets_cap * (sizeof(Bucket) + sizeof(int32_t) + self._words_g * 8)
+        total += self._groups_cap * (sizeof(Heap) + self._level_stride + self._words_b * 8)
+        total += (self._timers.cap + self._deadlines.cap) * sizeof(Entry)
+        return total

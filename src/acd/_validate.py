@@ -1,0 +1,101 @@
+"""Argument checks shared by the compiled core and the reference model.
+
+Both engines call these in the same order so that bad input raises the same
+error type with the same message from either one (the differential tests
+compare them).  Checks that sit on the hot path (``now``, priority) are
+repeated inline in ``_core.pyx`` with the same messages.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Mapping, Optional, Tuple
+
+from . import errors
+from .errors import InvalidInput, UnknownSkill
+from .policy import AGENT_STRATEGIES, RNA_ACTIONS, check_priority, check_requirements, check_skills
+
+__all__ = ("check_now", "check_id", "check_reason", "engine_options", "agent_skills",
+           "call_requirements", "check_priority")
+
+
+def check_now(now: object, current: float) -> float:
+    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+        raise errors.bad_now(now)
+    now = float(now)
+    if now < current:
+        raise errors.time_backwards(now, current)
+    return now
+
+
+def check_id(field_name: str, ident: object) -> object:
+    """Ids are str or int (Asterisk unique ids, agent numbers)."""
+    if isinstance(ident, bool) or not isinstance(ident, (str, int)) or (isinstance(ident, str) and not ident):
+        raise InvalidInput(f"{field_name} id must be a non-empty str or an int, got {ident!r}")
+    return ident
+
+
+def check_reason(reason: object) -> str:
+    if not isinstance(reason, str) or len(reason) > 128:
+        raise InvalidInput(f"reason must be a str of at most 128 characters, got {reason!r}")
+    return reason
+
+
+def engine_options(agent_strategy: object, seed: object, ring_no_answer: object,
+                   no_answer_delay: object, reject_delay: object) -> Tuple[str, int, str, float, float]:
+    if agent_strategy not in AGENT_STRATEGIES:
+        raise InvalidInput(f"agent_strategy must be one of {AGENT_STRATEGIES!r}, got {agent_strategy!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise InvalidInput(f"seed must be an int in 0..2**64-1, got {seed!r}")
+    if ring_no_answer not in RNA_ACTIONS:
+        raise InvalidInput(f"ring_no_answer must be one of {RNA_ACTIONS!r}, got {ring_no_answer!r}")
+    delays = []
+    for name, value in (("no_answer_delay", no_answer_delay), ("reject_delay", reject_delay)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise InvalidInput(f"{name} must be a non-negative finite number of seconds, got {value!r}")
+        delays.append(float(value))
+    return agent_strategy, seed, ring_no_answer, delays[0], delays[1]  # type: ignore[return-value]
+
+
+def _known(skills: Mapping[str, int], pairs: Tuple[Tuple[str, int], ...]) -> None:
+    for name, _ in pairs:
+        if name not in skills:
+            raise UnknownSkill(f"unknown skill {name!r} (declare it with add_skill or in a queue)")
+
+
+def agent_skills(skills: object, known: Mapping[str, int]) -> Tuple[Tuple[str, int], ...]:
+    pairs = check_skills(skills)
+    _known(known, pairs)
+    return pairs
+
+
+def call_requirements(req: object, known: Mapping[str, int]) -> Tuple[Tuple[str, int], ...]:
+    pairs = check_requirements("requirements", req)
+    _known(known, pairs)
+    return pairs
+
+
+def agent_queues(queues: object, known: Mapping[str, object]) -> Optional[Tuple[str, ...]]:
+    if queues is None:
+        return None
+    if isinstance(queues, (str, bytes)) or not hasattr(queues, "__iter__"):
+        raise InvalidInput(f"queues must be an iterable of queue names or None, got {queues!r}")
+    out = []
+    for q in queues:  # type: ignore[union-attr]
+        if q not in known:
+            raise errors.unknown_queue(q)
+        out.append(q)
+    return tuple(sorted(set(out)))
+
+
+def merge_requirements(a: Tuple[Tuple[str, int], ...], b: Tuple[Tuple[str, int], ...]) -> Tuple[Tuple[str, int], ...]:
+    """Union of two requirement sets; a skill named in both keeps the higher level."""
+    if not b:
+        return a
+    if not a:
+        return b
+    d: Dict[str, int] = dict(a)
+    for k, v in b:
+        if d.get(k, 0) < v:
+            d[k] = v
+    return tuple(sorted(d.items()))

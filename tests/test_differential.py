@@ -1,0 +1,233 @@
+"""The compiled engine against the plain-Python oracle, on random command streams.
+
+Every command is applied to both; the decisions (or the error type and
+message) must be identical, and so must the snapshots and next deadlines.
+Invariants are checked on the oracle after every step.
+"""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+from hypothesis import HealthCheck, event, settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+import acd
+from acd._reference import ReferenceEngine
+
+SKILLS = ("fr", "tech", "en")
+AGENTS = tuple(f"a{i}" for i in range(7))
+QUEUE_NAMES = ("gen", "tech", "vip", "nope")
+# time steps chosen so that deadlines often coincide (ties must break the same way)
+DT = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 61.0])
+
+
+def build_queues():
+    return [
+        acd.Queue("gen", wrap_up=0.0),
+        acd.Queue("tech", steps=(acd.RoutingStep(0, {"tech": 7}), acd.RoutingStep(20, {"tech": 1}),
+                                 acd.RoutingStep(60, overflow="gen", priority_boost=1)),
+                  max_wait=300, wrap_up=5, ageing=15),
+        acd.Queue("vip", priority=5, steps=(acd.RoutingStep(0, {"fr": 5}), acd.RoutingStep(10, {"fr": 2})),
+                  max_wait=40, wrap_up=2),
+    ]
+
+
+def outcome(fn, *args, **kw):
+    try:
+        return ("ok", fn(*args, **kw))
+    except acd.AcdError as e:
+        return ("error", type(e).__name__, str(e))
+
+
+skills_st = st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), min_size=1, max_size=3)
+bad_skills_st = st.one_of(st.just({"tech": 0}), st.just({"tech": 11}), st.just({"martian": 3}), st.just(["x"]))
+prio_st = st.one_of(st.none(), st.none(), st.none(), st.integers(0, 9), st.sampled_from([-1, 10, True, "3"]))
+req_st = st.one_of(st.none(), st.none(), st.none(), st.none(),
+                   st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), max_size=2),
+                   st.sampled_from([{"klingon": 1}, {"fr": 12}]))
+queue_st = st.sampled_from(("gen", "tech", "vip") * 4 + ("nope",))
+
+
+@settings(max_examples=300, stateful_step_count=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+class DifferentialMachine(RuleBasedStateMachine):
+    @initialize(strategy=st.sampled_from(acd.AGENT_STRATEGIES), seed=st.integers(0, 2**64 - 1),
+                rna=st.sampled_from(["pause", "ready"]), nad=st.sampled_from([0.0, 3.0]),
+                rjd=st.sampled_from([0.0, 4.0]), levels=st.lists(st.integers(1, 10), min_size=4, max_size=4))
+    def setup(self, strategy, seed, rna, nad, rjd, levels):
+        kw = dict(agent_strategy=strategy, seed=seed, ring_no_answer=rna, no_answer_delay=nad, reject_delay=rjd)
+        self.core = acd.Engine(**kw)
+        self.ref = ReferenceEngine(**kw)
+        for e in (self.core, self.ref):
+            e.add_skill("en")
+            for q in build_queues():
+                e.add_queue(q)
+        self.now = 0.0
+        self.next_call = 0
+        self.live = set()       # calls the test believes are in the engine
+        self.ended = 0          # calls that ended
+        self.ever = 0           # calls enqueued
+        # two agents who can take most calls, so that assignments are frequent
+        self.both("login", "a5", {"fr": levels[0], "tech": levels[1], "en": 3}, 0.0)
+        self.both("login", "a6", {"fr": levels[2], "tech": levels[3]}, 0.0, queues=["tech", "vip"])
+
+    def both(self, name, *args, **kw):
+        a = outcome(getattr(self.core, name), *args, **kw)
+        b = outcome(getattr(self.ref, name), *args, **kw)
+        assert a == b, (name, args, kw, a, b)
+        event(f"{name}: {a[0]}")
+        if a[0] == "ok" and isinstance(a[1], list):
+            self.observe(a[1])
+        else:
+            # a failed command may still have run deadlines that fell due; their
+            # decisions wait in the engine for the next command: collect them now
+            assert self.core.now == self.ref.now
+            self.both("advance", self.ref.now)
+        return a
+
+    def observe(self, decisions):
+        for d in decisions:
+            event(f"decision {type(d).__name__}")
+            if isinstance(d, acd.Assign):
+                if d.call not in self.ref._calls:
+                    continue  # delivered late (after a failed command) and ended since
+                c = self.ref._calls[d.call]
+                ag = self.ref._agents.get(d.agent)
+                if c.agent is ag and ag is not None:   # still its agent at the end of the command
+                    assert ag.call is c
+                    assert self.ref._eligible(ag, c), d
+            elif isinstance(d, acd.Exit):
+                self.end(d.call)
+
+    def end(self, call):
+        assert call in self.live, call   # a call that ends twice is no longer live the second time
+        self.live.discard(call)
+        self.ended += 1
+
+    def tick(self, dt):
+        self.now += dt
+        return self.now
+
+    # ------------------------------------------------------------ agents
+    @rule(agent=st.sampled_from(AGENTS), skills=st.one_of(skills_st, skills_st, skills_st, bad_skills_st),
+          queues=st.one_of(st.none(), st.none(), st.lists(st.sampled_from(QUEUE_NAMES[:3]), max_size=2),
+                           st.just(["nope"])),
+          paused=st.one_of(st.none(), st.none(), st.just("training")), dt=DT)
+    def login(self, agent, skills, queues, paused, dt):
+        self.both("login", agent, skills, self.tick(dt), queues=queues, paused=paused)
+
+    @rule(agent=st.sampled_from(AGENTS + ("ghost",)), dt=DT)
+    def logout(self, agent, dt):
+        self.both("logout", agent, self.tick(dt))
+
+    @rule(agent=st.sampled_from(AGENTS), dt=DT)
+    def ready(self, agent, dt):
+        self.both("ready", agent, self.tick(dt))
+
+    @rule(agent=st.sampled_from(AGENTS), reason=st.sampled_from(["lunch", "", "meeting"]), dt=DT)
+    def pause(self, agent, reason, dt):
+        self.both("pause", agent, self.tick(dt), reason=reason)
+
+    # ------------------------------------------------------------ calls
+    @rule(queue=queue_st, priority=prio_st, req=req_st, dt=DT, reuse=st.sampled_from([False] * 5 + [True]))
+    def enqueue(self, queue, priority, req, dt, reuse):
+        if reuse and self.live:
+            call = sorted(self.live)[0]
+        else:
+            call = f"c{self.next_call}"
+        r = self.both("enqueue", call, queue, self.tick(dt), priority=priority, requirements=req)
+        if r[0] == "ok":
+            self.next_call += 1
+            self.live.add(call)
+            self.ever += 1
+
+    def pick(self, data, states):
+        cands = sorted(c for c in self.live if self.ref._calls[c].state in states) or sorted(self.live)
+        return data.draw(st.sampled_from(cands + ["c-none"]))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT)
+    def answer(self, data, dt):
+        self.both("answer", self.pick(data, ("offered",)), self.tick(dt))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT)
+    def complete(self, data, dt):
+        call = self.pick(data, ("connected",))
+        if self.both("complete", call, self.tick(dt))[0] == "ok":
+            self.end(call)
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT)
+    def abandon(self, data, dt):
+        call = self.pick(data, ("waiting", "offered"))
+        if self.both("abandon", call, self.tick(dt))[0] == "ok":
+            self.end(call)
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT)
+    def ring_no_answer(self, data, dt):
+        self.both("ring_no_answer", self.pick(data, ("offered",)), self.tick(dt))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT)
+    def reject(self, data, dt):
+        self.both("reject", self.pick(data, ("offered",)), self.tick(dt))
+
+    # ------------------------------------------------------------ time
+    @rule(dt=DT)
+    def advance(self, dt):
+        self.both("advance", self.tick(dt))
+
+    @rule(back=st.sampled_from([0.5, 100.0]))
+    def time_backwards(self, back):
+        r = self.both("advance", self.now - back)
+        assert r[0] == "error" and r[1] == "TimeWentBackwards"
+
+    @rule(bad=st.sampled_from([float("nan"), float("inf"), "10", None]))
+    def bad_now(self, bad):
+        r = self.both("advance", bad)
+        assert r[0] == "error" and r[1] == "InvalidInput"
+
+    # ------------------------------------------------------------ invariants
+    @invariant()
+    def same_state(self):
+        if not hasattr(self, "core"):
+            return
+        assert self.core.snapshot() == self.ref.snapshot()
+        assert self.core.next_deadline() == self.ref.next_deadline()
+        assert self.core.waiting_count() == self.ref.waiting_count()
+        for a in AGENTS:
+            assert self.core.agent_state(a) == self.ref.agent_state(a)
+        for c in self.ref._calls:
+            assert self.core.call_state(c) == self.ref.call_state(c)
+
+    @invariant()
+    def no_call_lost(self):
+        if not hasattr(self, "core"):
+            return
+        assert not self.ref._pending
+        assert set(self.ref._calls) == self.live
+        assert len(self.live) + self.ended == self.ever
+
+    @invariant()
+    def one_call_per_agent(self):
+        if not hasattr(self, "core"):
+            return
+        holders = [c.agent.id for c in self.ref._calls.values() if c.agent is not None]
+        assert len(holders) == len(set(holders))
+        for c in self.ref._calls.values():
+            assert (c.agent is not None) == (c.state in ("offered", "connected"))
+
+    @invariant()
+    def work_conserving(self):
+        """No idle agent is eligible for a waiting call (after deadlines up to now ran)."""
+        if not hasattr(self, "core"):
+            return
+        idle = [a for a in self.ref._agents.values() if a.state == "available"]
+        for c in self.ref._calls.values():
+            if c.state == "waiting":
+                assert not any(self.ref._eligible(a, c) for a in idle), c.id
+
+
+TestDifferential = DifferentialMachine.TestCase
