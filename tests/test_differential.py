@@ -48,7 +48,7 @@ req_st = st.one_of(st.none(), st.none(), st.none(), st.none(),
 queue_st = st.sampled_from(("gen", "tech", "vip") * 4 + ("nope",))
 
 
-@settings(max_examples=300, stateful_step_count=60, deadline=None,
+@settings(stateful_step_count=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 class DifferentialMachine(RuleBasedStateMachine):
     @initialize(strategy=st.sampled_from(acd.AGENT_STRATEGIES), seed=st.integers(0, 2**64 - 1),

@@ -39,7 +39,12 @@ cdef extern from *:
 
 
 # ---------------------------------------------------------------- decisions
+# Immutable values holding only str/int/float (ids are checked to be str or
+# int), so they cannot be part of a reference cycle: no_gc keeps them out of
+# the cyclic collector, which otherwise runs often at peak decision rates.
 
+@cython.no_gc
+@cython.final
 cdef class Assign:
     """Ring ``agent`` for ``call`` (from ``queue``); ``wait`` is seconds since the call first arrived."""
     cdef readonly object call
@@ -70,6 +75,8 @@ cdef class Assign:
         return (Assign, (self.call, self.agent, self.queue, self.wait))
 
 
+@cython.no_gc
+@cython.final
 cdef class Overflow:
     """The call left ``from_queue`` for ``to_queue`` (a routing step's overflow)."""
     cdef readonly object call
@@ -98,6 +105,8 @@ cdef class Overflow:
         return (Overflow, (self.call, self.from_queue, self.to_queue))
 
 
+@cython.no_gc
+@cython.final
 cdef class Exit:
     """The call leaves unanswered (``reason``: ``"max_wait"``); the dialplan decides what follows."""
     cdef readonly object call
@@ -1055,13 +1064,17 @@ cdef class Engine:
     def ready(self, agent, now):
         """Paused or in wrap-up → available (and dispatched)."""
         cdef double t = self._begin(now)
+        self._ready(agent, t)
+        return self._finish()
+
+    cdef int _ready(self, object agent, double t) except -1:
         cdef int32_t a = self._agent_slot(agent)
         cdef int8_t st = self._agents[a].state
         if st != A_PAUSED and st != A_WRAP:
             raise _errors.bad_state("agent", agent, _AGENT_STATE_NAMES[st], "make ready")
         self._agent_reasons[a] = ""
         self._make_available(a, t)
-        return self._finish()
+        return 0
 
     def pause(self, agent, now, reason=""):
         """Available, in wrap-up or paused → paused with ``reason``."""
@@ -1099,6 +1112,10 @@ cdef class Engine:
     def enqueue(self, call, queue, now, priority=None, requirements=None):
         """A call arrives in ``queue``; returns ``[Assign]`` if an agent is free, else ``[]``."""
         cdef double t = self._begin(now)
+        self._enqueue(call, queue, priority, requirements, t)
+        return self._finish()
+
+    cdef int _enqueue(self, object call, object queue, object priority, object requirements, double t) except -1:
         try:
             qid = self._queue_ids.get(queue)
         except TypeError:
@@ -1137,11 +1154,15 @@ cdef class Engine:
         cr.state = C_WAITING
         self._queues[q].entered += 1
         self._dispatch_call(c, t)
-        return self._finish()
+        return 0
 
     def answer(self, call, now):
         """The agent picked up: offered → connected."""
         cdef double t = self._begin(now)
+        self._answer(call, t)
+        return self._finish()
+
+    cdef int _answer(self, object call, double t) except -1:
         cdef int32_t c = self._call_slot(call)
         cdef CallRec* cr = &self._calls[c]
         if cr.state != C_OFFERED:
@@ -1150,7 +1171,7 @@ cdef class Engine:
         self._set_state(cr.agent, A_BUSY, t)
         self._agents[cr.agent].answered += 1
         self._queues[cr.queue].answered += 1
-        return self._finish()
+        return 0
 
     cdef int _requeue(self, int32_t c, double t) except -1:
         """Back to its line at its old rank; deadlines missed while ringing apply now."""
@@ -1207,6 +1228,10 @@ cdef class Engine:
     def abandon(self, call, now):
         """The caller hung up while waiting or ringing."""
         cdef double t = self._begin(now)
+        self._abandon(call, t)
+        return self._finish()
+
+    cdef int _abandon(self, object call, double t) except -1:
         cdef int32_t c = self._call_slot(call)
         cdef CallRec* cr = &self._calls[c]
         cdef int8_t st = cr.state
@@ -1219,11 +1244,15 @@ cdef class Engine:
         self._free_call(c)
         if st == C_OFFERED:
             self._make_available(a, t)
-        return self._finish()
+        return 0
 
     def complete(self, call, now):
         """The conversation ended: the agent goes to wrap-up (or straight to the next call)."""
         cdef double t = self._begin(now)
+        self._complete(call, t)
+        return self._finish()
+
+    cdef int _complete(self, object call, double t) except -1:
         cdef int32_t c = self._call_slot(call)
         cdef CallRec* cr = &self._calls[c]
         if cr.state != C_CONNECTED:
@@ -1237,7 +1266,7 @@ cdef class Engine:
             self._set_timer(a, t + wrap)
         else:
             self._make_available(a, t)
-        return self._finish()
+        return 0
 
     def call_state(self, call):
         """``"waiting"``, ``"offered"`` or ``"connected"``; ended calls are unknown."""
@@ -1253,37 +1282,34 @@ cdef class Engine:
         """Apply a sequence of ``(op, *args)`` tuples (a journal, a recorded stream); return all decisions.
 
         ``op`` is a command name (``"enqueue"``, ``"answer"``, …) and ``args``
-        its positional arguments.  Stops at the first bad command (raising
-        its error); the commands before it stay applied.
+        its positional arguments, as for the method of that name.  The hot
+        commands skip the Python method call.  On a bad command its error is
+        raised; the commands before it stay applied and their decisions come
+        with the next command.
         """
-        out = []
         cdef tuple cmd
         cdef int op
+        cdef Py_ssize_t n
+        cdef double t
         for cmd in commands:
             op = _OPS[cmd[0]]
-            if op == 0:
-                out += self.enqueue(*cmd[1:])
-            elif op == 1:
-                self.answer(cmd[1], cmd[2])
-            elif op == 2:
-                out += self.complete(cmd[1], cmd[2])
-            elif op == 3:
-                out += self.abandon(cmd[1], cmd[2])
-            elif op == 4:
-                out += self.ring_no_answer(cmd[1], cmd[2])
-            elif op == 5:
-                out += self.reject(cmd[1], cmd[2])
-            elif op == 6:
-                out += self.login(*cmd[1:])
-            elif op == 7:
-                self.logout(cmd[1], cmd[2])
-            elif op == 8:
-                out += self.ready(cmd[1], cmd[2])
-            elif op == 9:
-                out += self.pause(*cmd[1:])
+            n = len(cmd)
+            if op == 0 and 4 <= n <= 6:
+                t = self._begin(cmd[3])
+                self._enqueue(cmd[1], cmd[2], cmd[4] if n > 4 else None, cmd[5] if n > 5 else None, t)
+            elif op == 1 and n == 3:
+                self._answer(cmd[1], self._begin(cmd[2]))
+            elif op == 2 and n == 3:
+                self._complete(cmd[1], self._begin(cmd[2]))
+            elif op == 3 and n == 3:
+                self._abandon(cmd[1], self._begin(cmd[2]))
+            elif op == 8 and n == 3:
+                self._ready(cmd[1], self._begin(cmd[2]))
+            elif op == 10 and n == 2:
+                self._begin(cmd[1])
             else:
-                out += self.advance(cmd[1])
-        return out
+                self._pending.extend(getattr(self, cmd[0])(*cmd[1:]))
+        return self._finish()
 
     # ------------------------------------------------------------ snapshot
 

@@ -1,0 +1,20 @@
+"""Benchmark inputs.  Only append to this file: changing an existing input
+breaks comparability with the recorded history (numpy's rule)."""
+
+from acd.workload import peak_load
+
+SEED = 0
+
+# the issue's peak-load scenario: 2,000 agents, 40 skills, 3-6 skills each,
+# 20 queues x 2 routing steps, 5 priorities; waiting calls as parameter
+PEAK = dict(agents=2000, skills=40, queues=20, priorities=5)
+WAITING = [1_000, 50_000]
+STREAM_EVENTS = 100_000
+
+# small enough for the plain-Python oracle
+REFERENCE = dict(agents=200, skills=20, queues=10, priorities=5, waiting=1_000)
+REFERENCE_EVENTS = 2_000
+
+
+def peak(waiting):
+    return peak_load(SEED, waiting=waiting, **PEAK)
