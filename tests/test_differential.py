@@ -16,19 +16,22 @@ from acd._reference import ReferenceEngine
 
 SKILLS = ("fr", "tech", "en")
 AGENTS = tuple(f"a{i}" for i in range(7))
-QUEUE_NAMES = ("gen", "tech", "vip", "nope")
+QUEUE_NAMES = ("gen", "tech", "vip", "cb", "nope")
 # time steps chosen so that deadlines often coincide (ties must break the same way)
 DT = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 61.0])
 
 
 def build_queues():
     return [
-        acd.Queue("gen", wrap_up=0.0),
+        acd.Queue("gen", wrap_up=0.0, announce_every=25),
         acd.Queue("tech", steps=(acd.RoutingStep(0, {"tech": 7}), acd.RoutingStep(20, {"tech": 1}),
                                  acd.RoutingStep(60, overflow="gen", priority_boost=1)),
-                  max_wait=300, wrap_up=5, ageing=15),
+                  max_wait=300, wrap_up=5, ageing=15, callback_risk=0.3, expected_patience=60),
         acd.Queue("vip", priority=5, steps=(acd.RoutingStep(0, {"fr": 5}), acd.RoutingStep(10, {"fr": 2})),
-                  max_wait=40, wrap_up=2),
+                  max_wait=40, wrap_up=2, service_level=(0.9, 20), cost=3.0),
+        acd.Queue("cb", steps=(acd.RoutingStep(0, {"en": 2}), acd.RoutingStep(30, overflow="gen")),
+                  max_wait=200, callback_threshold=0, announce_on_join=True, announce_every=30,
+                  callback_attempts=2, callback_retry_delay=20, scheduled_boost=2, expected_handle_time=60),
     ]
 
 
@@ -45,7 +48,7 @@ prio_st = st.one_of(st.none(), st.none(), st.none(), st.integers(0, 9), st.sampl
 req_st = st.one_of(st.none(), st.none(), st.none(), st.none(),
                    st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), max_size=2),
                    st.sampled_from([{"klingon": 1}, {"fr": 12}]))
-queue_st = st.sampled_from(("gen", "tech", "vip") * 4 + ("nope",))
+queue_st = st.sampled_from(("gen", "tech", "vip", "cb") * 4 + ("nope",))
 
 
 @settings(stateful_step_count=60, deadline=None,
@@ -53,9 +56,11 @@ queue_st = st.sampled_from(("gen", "tech", "vip") * 4 + ("nope",))
 class DifferentialMachine(RuleBasedStateMachine):
     @initialize(strategy=st.sampled_from(acd.AGENT_STRATEGIES), seed=st.integers(0, 2**64 - 1),
                 rna=st.sampled_from(["pause", "ready"]), nad=st.sampled_from([0.0, 3.0]),
-                rjd=st.sampled_from([0.0, 4.0]), levels=st.lists(st.integers(1, 10), min_size=4, max_size=4))
-    def setup(self, strategy, seed, rna, nad, rjd, levels):
-        kw = dict(agent_strategy=strategy, seed=seed, ring_no_answer=rna, no_answer_delay=nad, reject_delay=rjd)
+                rjd=st.sampled_from([0.0, 4.0]), levels=st.lists(st.integers(1, 10), min_size=4, max_size=4),
+                choice=st.sampled_from(acd.CALL_CHOICES), window=st.sampled_from([0, 3, 4096]))
+    def setup(self, strategy, seed, rna, nad, rjd, levels, choice, window):
+        kw = dict(agent_strategy=strategy, seed=seed, ring_no_answer=rna, no_answer_delay=nad, reject_delay=rjd,
+                  call_choice=choice, patience_window=window)
         self.core = acd.Engine(**kw)
         self.ref = ReferenceEngine(**kw)
         for e in (self.core, self.ref):
@@ -69,7 +74,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.ever = 0           # calls enqueued
         # two agents who can take most calls, so that assignments are frequent
         self.both("login", "a5", {"fr": levels[0], "tech": levels[1], "en": 3}, 0.0)
-        self.both("login", "a6", {"fr": levels[2], "tech": levels[3]}, 0.0, queues=["tech", "vip"])
+        self.both("login", "a6", {"fr": levels[2], "tech": levels[3]}, 0.0, queues=["tech", "vip", "cb"])
 
     def both(self, name, *args, **kw):
         a = outcome(getattr(self.core, name), *args, **kw)
@@ -98,6 +103,11 @@ class DifferentialMachine(RuleBasedStateMachine):
                     assert self.ref._eligible(ag, c), d
             elif isinstance(d, acd.Exit):
                 self.end(d.call)
+            elif isinstance(d, acd.DialBack):
+                if d.call in self.ref._calls and self.ref._calls[d.call].agent is not None:
+                    c = self.ref._calls[d.call]
+                    if c.agent.id == d.agent:
+                        assert c.virtual and self.ref._eligible(c.agent, c)
 
     def end(self, call):
         assert call in self.live, call   # a call that ends twice is no longer live the second time
@@ -160,19 +170,51 @@ class DifferentialMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.live)
     @rule(data=st.data(), dt=DT)
     def abandon(self, data, dt):
-        call = self.pick(data, ("waiting", "offered"))
+        call = self.pick(data, ("waiting", "offered", "callback_pending", "callback_retry", "scheduled"))
         if self.both("abandon", call, self.tick(dt))[0] == "ok":
             self.end(call)
 
     @precondition(lambda self: self.live)
     @rule(data=st.data(), dt=DT)
     def ring_no_answer(self, data, dt):
-        self.both("ring_no_answer", self.pick(data, ("offered",)), self.tick(dt))
+        self.both("ring_no_answer", self.pick(data, ("offered", "dialing_back")), self.tick(dt))
 
     @precondition(lambda self: self.live)
     @rule(data=st.data(), dt=DT)
     def reject(self, data, dt):
-        self.both("reject", self.pick(data, ("offered",)), self.tick(dt))
+        self.both("reject", self.pick(data, ("offered", "dialing_back")), self.tick(dt))
+
+    # ------------------------------------------------------------ call-backs
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT)
+    def accept_callback(self, data, dt):
+        self.both("accept_callback", self.pick(data, ("waiting",)), self.tick(dt))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT)
+    def callback_answered(self, data, dt):
+        self.both("callback_answered", self.pick(data, ("dialing_back",)), self.tick(dt))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT)
+    def callback_failed(self, data, dt):
+        self.both("callback_failed", self.pick(data, ("dialing_back",)), self.tick(dt))
+
+    @rule(queue=queue_st, priority=prio_st, req=req_st, dt=DT, delay=st.sampled_from([0.0, 5.0, 45.0, -1.0]))
+    def schedule_callback(self, queue, priority, req, dt, delay):
+        call = f"c{self.next_call}"
+        now = self.tick(dt)
+        r = self.both("schedule_callback", call, queue, now + delay, now, priority=priority, requirements=req)
+        if r[0] == "ok":
+            self.next_call += 1
+            self.live.add(call)
+            self.ever += 1
+
+    @rule(queue=queue_st, priority=prio_st, req=req_st)
+    def estimate(self, queue, priority, req):
+        a = outcome(self.core.estimate_wait, queue, priority=priority, requirements=req)
+        b = outcome(self.ref.estimate_wait, queue, priority=priority, requirements=req)
+        assert a == b
 
     # ------------------------------------------------------------ time
     @rule(dt=DT)
@@ -201,6 +243,12 @@ class DifferentialMachine(RuleBasedStateMachine):
             assert self.core.agent_state(a) == self.ref.agent_state(a)
         for c in self.ref._calls:
             assert self.core.call_state(c) == self.ref.call_state(c)
+            assert outcome(self.core.call_wait, c) == outcome(self.ref.call_wait, c)
+        for q in QUEUE_NAMES[:4]:
+            assert repr(self.core.patience(q)) == repr(self.ref.patience(q))
+            assert repr(self.core.patience(q, priority=5)) == repr(self.ref.patience(q, priority=5))
+            assert self.core.patience_samples(q) == self.ref.patience_samples(q)
+            assert self.core.estimate_wait(q) == self.ref.estimate_wait(q)
 
     @invariant()
     def no_call_lost(self):
@@ -217,7 +265,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         holders = [c.agent.id for c in self.ref._calls.values() if c.agent is not None]
         assert len(holders) == len(set(holders))
         for c in self.ref._calls.values():
-            assert (c.agent is not None) == (c.state in ("offered", "connected"))
+            assert (c.agent is not None) == (c.state in ("offered", "connected", "dialing_back"))
 
     @invariant()
     def work_conserving(self):
@@ -226,7 +274,7 @@ class DifferentialMachine(RuleBasedStateMachine):
             return
         idle = [a for a in self.ref._agents.values() if a.state == "available"]
         for c in self.ref._calls.values():
-            if c.state == "waiting":
+            if c.state in ("waiting", "callback_pending"):
                 assert not any(self.ref._eligible(a, c) for a in idle), c.id
 
 

@@ -17,22 +17,29 @@ line by the plain-Python oracle in _reference.py):
 * Within a bucket every call shares the step offsets, so the bucket head is
   also its next deadline: a heap of buckets keyed by the head's deadline gives
   the engine's next call deadline without per-call timers.
+* Call-backs (virtual hold) sit in buckets of their own (no max-wait exit, no
+  announcements) with the rank they had: they reach agents like live calls,
+  as ``DialBack`` instead of ``Assign``.  Retries and scheduled slots are
+  per-call timers; periodic announcements are per-queue timers.
 """
 
 cimport cython
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
-from libc.math cimport INFINITY, floor, isfinite
+from libc.math cimport INFINITY, floor, isfinite, log
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 
 from . import errors as _errors
 from ._validate import (agent_queues as _agent_queues, agent_skills as _agent_skills,
-                        call_requirements as _call_requirements, check_id as _check_id,
-                        check_now as _check_now, check_reason as _check_reason,
+                        call_requirements as _call_requirements, check_at as _check_at,
+                        check_call_choice as _check_call_choice, check_id as _check_id,
+                        check_now as _check_now, check_reason as _check_reason, check_window as _check_window,
                         engine_options as _engine_options, merge_requirements as _merge)
 from .errors import InvalidInput, DuplicateId
-from .policy import Queue as _QueuePolicy, check_name as _check_name
+from .ewt import WaitEstimate as _WaitEstimate, abandon_probability as _abandon_probability
+from .patience import exponential_mle as _exponential_mle
+from .policy import Queue as _QueuePolicy, check_name as _check_name, check_priority as _check_priority
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
@@ -135,10 +142,109 @@ cdef class Exit:
         return (Exit, (self.call, self.queue, self.reason))
 
 
+@cython.no_gc
+@cython.final
+cdef class Announce:
+    """Tell the caller their ``position`` in ``queue`` and the estimated wait ``ewt`` (seconds, may be inf)."""
+    cdef readonly object call
+    cdef readonly str queue
+    cdef readonly long position
+    cdef readonly double ewt
+    __match_args__ = ("call", "queue", "position", "ewt")
+
+    def __init__(self, call, str queue, long position, double ewt):
+        self.call = call
+        self.queue = queue
+        self.position = position
+        self.ewt = ewt
+
+    def __eq__(self, other):
+        if type(other) is not Announce:
+            return NotImplemented
+        cdef Announce o = <Announce>other
+        return (self.call == o.call and self.queue == o.queue and self.position == o.position
+                and self.ewt == o.ewt)
+
+    def __hash__(self):
+        return hash((Announce, self.call, self.queue, self.position, self.ewt))
+
+    def __repr__(self):
+        return (f"Announce(call={self.call!r}, queue={self.queue!r}, position={self.position!r}, "
+                f"ewt={self.ewt!r})")
+
+    def __reduce__(self):
+        return (Announce, (self.call, self.queue, self.position, self.ewt))
+
+
+@cython.no_gc
+@cython.final
+cdef class OfferCallback:
+    """Offer the caller a call-back (virtual hold): their estimated wait ``ewt`` is long."""
+    cdef readonly object call
+    cdef readonly str queue
+    cdef readonly double ewt
+    __match_args__ = ("call", "queue", "ewt")
+
+    def __init__(self, call, str queue, double ewt):
+        self.call = call
+        self.queue = queue
+        self.ewt = ewt
+
+    def __eq__(self, other):
+        if type(other) is not OfferCallback:
+            return NotImplemented
+        cdef OfferCallback o = <OfferCallback>other
+        return self.call == o.call and self.queue == o.queue and self.ewt == o.ewt
+
+    def __hash__(self):
+        return hash((OfferCallback, self.call, self.queue, self.ewt))
+
+    def __repr__(self):
+        return f"OfferCallback(call={self.call!r}, queue={self.queue!r}, ewt={self.ewt!r})"
+
+    def __reduce__(self):
+        return (OfferCallback, (self.call, self.queue, self.ewt))
+
+
+@cython.no_gc
+@cython.final
+cdef class DialBack:
+    """The call-back's turn came: ``agent`` is reserved; dial the caller back (``attempt`` from 1)."""
+    cdef readonly object call
+    cdef readonly object agent
+    cdef readonly str queue
+    cdef readonly long attempt
+    __match_args__ = ("call", "agent", "queue", "attempt")
+
+    def __init__(self, call, agent, str queue, long attempt):
+        self.call = call
+        self.agent = agent
+        self.queue = queue
+        self.attempt = attempt
+
+    def __eq__(self, other):
+        if type(other) is not DialBack:
+            return NotImplemented
+        cdef DialBack o = <DialBack>other
+        return (self.call == o.call and self.agent == o.agent and self.queue == o.queue
+                and self.attempt == o.attempt)
+
+    def __hash__(self):
+        return hash((DialBack, self.call, self.agent, self.queue, self.attempt))
+
+    def __repr__(self):
+        return (f"DialBack(call={self.call!r}, agent={self.agent!r}, queue={self.queue!r}, "
+                f"attempt={self.attempt!r})")
+
+    def __reduce__(self):
+        return (DialBack, (self.call, self.agent, self.queue, self.attempt))
+
+
 # ---------------------------------------------------------------- constants
 
 cdef enum:
     NPRIO = 10   # priorities 0..9: bucket look-up table width
+    DIRECT_TERMS = 63   # ewt.ql_sum: terms summed one by one before the digamma tail
 
 # agent states
 cdef enum:
@@ -155,6 +261,10 @@ cdef enum:
     C_WAITING = 1
     C_OFFERED = 2
     C_CONNECTED = 3
+    C_CB_PENDING = 4     # call-back in line
+    C_DIALING = 5        # call-back: agent reserved, dialling the caller
+    C_CB_RETRY = 6       # call-back: waiting to retry after a failed dial
+    C_SCHEDULED = 7      # call-back: waiting for its time slot
 
 # agent strategies (order of policy.AGENT_STRATEGIES)
 cdef enum:
@@ -165,13 +275,33 @@ cdef enum:
     S_FEWEST_CALLS = 4
     S_RANDOM = 5
 
+# call choice (order of policy.CALL_CHOICES)
+cdef enum:
+    CC_PRIORITY_FIFO = 0
+    CC_SERVICE_LEVEL = 1
+    CC_CMU_THETA = 2
+
+# call-back counters in QueueRec.cb
+cdef enum:
+    CB_OFFERED = 0
+    CB_ACCEPTED = 1
+    CB_SCHEDULED = 2
+    CB_DIALLED = 3
+    CB_REACHED = 4
+    CB_FAILED = 5
+    CB_CANCELLED = 6
+
 _AGENT_STATE_NAMES = ("logged_out", "available", "reserved", "busy", "wrap_up", "paused")
-_CALL_STATE_NAMES = ("ended", "waiting", "offered", "connected")
+_CALL_STATE_NAMES = ("ended", "waiting", "offered", "connected", "callback_pending", "dialing_back",
+                     "callback_retry", "scheduled")
+_CB_NAMES = ("offered", "accepted", "scheduled", "dialled", "reached", "failed", "cancelled")
 _STRATEGY_CODES = {"longest_idle": S_LONGEST_IDLE, "least_occupied": S_LEAST_OCCUPIED,
                    "highest_level": S_HIGHEST_LEVEL, "round_robin": S_ROUND_ROBIN,
                    "fewest_calls": S_FEWEST_CALLS, "random": S_RANDOM}
+_CHOICE_CODES = {"priority_fifo": CC_PRIORITY_FIFO, "service_level": CC_SERVICE_LEVEL, "cmu_theta": CC_CMU_THETA}
 _OPS = {"enqueue": 0, "answer": 1, "complete": 2, "abandon": 3, "ring_no_answer": 4, "reject": 5,
-        "login": 6, "logout": 7, "ready": 8, "pause": 9, "advance": 10}
+        "login": 6, "logout": 7, "ready": 8, "pause": 9, "advance": 10, "accept_callback": 11,
+        "callback_answered": 12, "callback_failed": 13, "schedule_callback": 14}
 
 
 # ---------------------------------------------------------------- small helpers
@@ -281,6 +411,25 @@ cdef inline uint64_t _splitmix(uint64_t* state) noexcept nogil:
     return z ^ (z >> 31)
 
 
+cdef inline double _digamma_large(double x) noexcept nogil:
+    # same operations as acd.ewt._digamma_large (bit-identical results)
+    cdef double inv = 1.0 / x
+    cdef double inv2 = inv * inv
+    return log(x) - 0.5 * inv - inv2 * (1.0 / 12.0 - inv2 * (1.0 / 120.0 - inv2 * (1.0 / 252.0)))
+
+
+cdef double _ql_sum(double a, double theta, int64_t k) noexcept nogil:
+    """sum_{j=0..k} 1/(a + j*theta); the C twin of acd.ewt.ql_sum."""
+    cdef double total = 0.0, r
+    cdef int64_t n = k if k < DIRECT_TERMS else DIRECT_TERMS, j
+    for j in range(n + 1):
+        total += 1.0 / (a + <double>j * theta)
+    if k > DIRECT_TERMS:
+        r = a / theta
+        total += (_digamma_large(r + <double>k + 1.0) - _digamma_large(r + <double>DIRECT_TERMS + 1.0)) / theta
+    return total
+
+
 # ---------------------------------------------------------------- the engine
 
 @cython.final
@@ -289,7 +438,8 @@ cdef class Engine:
 
     Every command takes ``now`` (seconds, never decreasing) and returns the
     list of decisions it caused (:class:`Assign`, :class:`Overflow`,
-    :class:`Exit`), including those of deadlines that fell due before
+    :class:`Exit`, :class:`Announce`, :class:`OfferCallback`,
+    :class:`DialBack`), including those of deadlines that fell due before
     ``now``.  A command that raises changes nothing but time: deadlines that
     fell due are processed, and their decisions come with the next command's.
     See ``docs/engine.md`` for the full semantics.
@@ -300,7 +450,10 @@ cdef class Engine:
     cdef readonly str rna_action
     cdef readonly double no_answer_delay
     cdef readonly double reject_delay
+    cdef readonly str call_choice
+    cdef readonly int patience_window
     cdef int _strategy
+    cdef int _choice
     cdef bint _rna_ready
     cdef uint64_t _rng
     cdef double _now
@@ -322,7 +475,8 @@ cdef class Engine:
 
     # calls
     cdef CallRec* _calls
-    cdef int32_t* _call_pos
+    cdef int32_t* _call_pos        # position in its bucket heap
+    cdef int32_t* _call_timer_pos  # position in the call-timer heap
     cdef int32_t _calls_cap
     cdef int32_t* _call_free
     cdef int32_t _call_nfree
@@ -346,6 +500,7 @@ cdef class Engine:
 
     # queues and routing steps
     cdef QueueRec* _queues
+    cdef int32_t* _tick_pos
     cdef int32_t _nqueues
     cdef int32_t _queues_cap
     cdef int32_t* _step_overflow
@@ -369,6 +524,7 @@ cdef class Engine:
 
     # groups
     cdef Heap* _groups
+    cdef int32_t* _group_staffed   # agents logged in and not paused, per group
     cdef int32_t _ngroups
     cdef int32_t _groups_cap
     cdef int32_t _words_g
@@ -381,8 +537,10 @@ cdef class Engine:
     cdef uint64_t* _g2b
 
     # time events
-    cdef Heap _timers
-    cdef Heap _deadlines
+    cdef Heap _timers        # agents: wrap-up ends, delays
+    cdef Heap _deadlines     # buckets, keyed by their head's next event
+    cdef Heap _call_timers   # call-backs: retries, scheduled slots
+    cdef Heap _ticks         # queues: periodic announcements
 
     def __cinit__(self):
         self._pending = []
@@ -410,6 +568,7 @@ cdef class Engine:
         self._bucket_dl_pos = <int32_t*>_grow(NULL, self._buckets_cap * sizeof(int32_t))
         self._nonempty = <uint64_t*>_grow(NULL, self._words_b * sizeof(uint64_t))
         self._groups = <Heap*>_grow(NULL, self._groups_cap * sizeof(Heap))
+        self._group_staffed = <int32_t*>_grow(NULL, self._groups_cap * sizeof(int32_t))
         self._idle_groups = <uint64_t*>_grow(NULL, self._words_g * sizeof(uint64_t))
         self._levels = <uint8_t*>_grow(NULL, self._groups_cap * self._level_stride)
         self._b2g = <uint64_t*>_grow(NULL, self._buckets_cap * self._words_g * sizeof(uint64_t))
@@ -420,9 +579,12 @@ cdef class Engine:
         memset(self._g2b, 0, self._groups_cap * self._words_b * sizeof(uint64_t))
 
     def __init__(self, *, agent_strategy="longest_idle", seed=0, ring_no_answer="pause",
-                 no_answer_delay=0.0, reject_delay=0.0):
+                 no_answer_delay=0.0, reject_delay=0.0, call_choice="priority_fifo", patience_window=4096):
         (strategy, seed, rna, nad, rjd) = _engine_options(agent_strategy, seed, ring_no_answer,
                                                          no_answer_delay, reject_delay)
+        self.call_choice = _check_call_choice(call_choice)
+        self.patience_window = _check_window(patience_window)
+        self._choice = _CHOICE_CODES[self.call_choice]
         self.agent_strategy = strategy
         self._strategy = _STRATEGY_CODES[strategy]
         self.seed = seed
@@ -438,13 +600,19 @@ cdef class Engine:
             _heap_free(&self._buckets[i].heap)
         for i in range(self._ngroups):
             _heap_free(&self._groups[i])
+        for i in range(self._nqueues):
+            free(self._queues[i].ring_w)
+            free(self._queues[i].ring_a)
         _heap_free(&self._timers)
         _heap_free(&self._deadlines)
-        free(self._calls); free(self._call_pos); free(self._call_free)
+        _heap_free(&self._call_timers)
+        _heap_free(&self._ticks)
+        free(self._calls); free(self._call_pos); free(self._call_timer_pos); free(self._call_free)
         free(self._agents); free(self._agent_idle_pos); free(self._agent_timer_pos); free(self._agent_free)
-        free(self._queues); free(self._step_overflow); free(self._step_boost); free(self._bucket_lut)
+        free(self._queues); free(self._tick_pos)
+        free(self._step_overflow); free(self._step_boost); free(self._bucket_lut)
         free(self._buckets); free(self._bucket_dl_pos); free(self._nonempty); free(self._req_skills)
-        free(self._groups); free(self._idle_groups); free(self._levels)
+        free(self._groups); free(self._group_staffed); free(self._idle_groups); free(self._levels)
         free(self._b2g); free(self._g2b)
 
     # ------------------------------------------------------------ configuration
@@ -480,36 +648,54 @@ cdef class Engine:
                 raise _errors.unknown_queue(target)
         for s in queue.skills:
             self.add_skill(s)
-        cdef int32_t q = self._nqueues, n_steps = len(queue.steps), k
+        cdef int32_t q = self._nqueues, n_steps = len(queue.steps), k, n_lut = 2 * n_steps * NPRIO
         if q == self._queues_cap:
             self._queues_cap = 8 if self._queues_cap == 0 else self._queues_cap * 2
             self._queues = <QueueRec*>_grow(self._queues, self._queues_cap * sizeof(QueueRec))
+            self._tick_pos = <int32_t*>_grow(self._tick_pos, self._queues_cap * sizeof(int32_t))
         if self._steps_used + n_steps > self._steps_cap:
             self._steps_cap = max(2 * self._steps_cap, self._steps_used + n_steps, 16)
             self._step_overflow = <int32_t*>_grow(self._step_overflow, self._steps_cap * sizeof(int32_t))
             self._step_boost = <int32_t*>_grow(self._step_boost, self._steps_cap * sizeof(int32_t))
-        if self._lut_used + n_steps * NPRIO > self._lut_cap:
-            self._lut_cap = max(2 * self._lut_cap, self._lut_used + n_steps * NPRIO, 64)
+        if self._lut_used + n_lut > self._lut_cap:
+            self._lut_cap = max(2 * self._lut_cap, self._lut_used + n_lut, 64)
             self._bucket_lut = <int32_t*>_grow(self._bucket_lut, self._lut_cap * sizeof(int32_t))
         cdef QueueRec* qr = &self._queues[q]
         memset(qr, 0, sizeof(QueueRec))
         qr.ageing = 0.0 if queue.ageing is None else queue.ageing
         qr.wrap_up = queue.wrap_up
+        qr.sl_seconds = queue.service_level[1]
+        qr.cost = queue.cost
+        qr.prior_aht = queue.expected_handle_time
+        qr.prior_patience = queue.expected_patience
+        qr.cb_threshold = -1.0 if queue.callback_threshold is None else queue.callback_threshold
+        qr.cb_risk = -1.0 if queue.callback_risk is None else queue.callback_risk
+        qr.retry_delay = queue.callback_retry_delay
+        qr.announce_every = 0.0 if queue.announce_every is None else queue.announce_every
+        qr.announce_on_join = queue.announce_on_join
+        qr.cb_attempts = queue.callback_attempts
+        qr.sched_boost = queue.scheduled_boost
         qr.n_steps = n_steps
         qr.step_base = self._steps_used
         qr.lut_base = self._lut_used
+        if self.patience_window > 0:
+            qr.ring_w = <double*>_grow(NULL, self.patience_window * sizeof(double))
+            qr.ring_a = <uint8_t*>_grow(NULL, self.patience_window * sizeof(uint8_t))
         for k in range(n_steps):
             step = queue.steps[k]
             self._step_overflow[qr.step_base + k] = -1 if step.overflow is None else self._queue_ids[step.overflow]
             self._step_boost[qr.step_base + k] = step.priority_boost
-        for k in range(n_steps * NPRIO):
+        for k in range(n_lut):
             self._bucket_lut[qr.lut_base + k] = -1
         self._steps_used += n_steps
-        self._lut_used += n_steps * NPRIO
+        self._lut_used += n_lut
         self._queue_ids[queue.name] = q
         self._queue_names.append(queue.name)
         self._queue_policies.append(queue)
+        self._tick_pos[q] = -1
         self._nqueues += 1
+        if qr.announce_every > 0:
+            _heap_push(&self._ticks, self._now + qr.announce_every, q, q, self._tick_pos)
 
     cdef void _ensure_level_stride(self, int32_t n_skills) except *:
         """Group level rows have one byte per declared skill."""
@@ -550,8 +736,8 @@ cdef class Engine:
                 return False
         return True
 
-    cdef int32_t _new_bucket(self, int32_t q, int32_t step, int32_t prio, int32_t extra) except -1:
-        cdef int32_t b = self._nbuckets, g, w, k
+    cdef int32_t _new_bucket(self, int32_t q, int32_t step, int32_t prio, int32_t extra, int8_t virtual) except -1:
+        cdef int32_t b = self._nbuckets, g, k
         if b == self._buckets_cap:
             self._grow_buckets()
         policy = self._queue_policies[q]
@@ -563,10 +749,12 @@ cdef class Engine:
         bk.step = step
         bk.priority = prio
         bk.extra = extra
+        bk.virtual = virtual
         bk.req = self._req_id(req)
-        # next time event: the next step, unless max wait comes first (same rule as the oracle)
+        # next time event: the next step, unless max wait comes first (same rule as the oracle);
+        # call-backs do not exit at max wait: nobody is on the line
         step_off = steps[step + 1].after if step + 1 < len(steps) else None
-        mw = policy.max_wait
+        mw = None if virtual else policy.max_wait
         if mw is not None and (step_off is None or mw <= step_off):
             bk.offset = mw
             bk.exit_next = True
@@ -616,6 +804,7 @@ cdef class Engine:
         cdef int32_t old_words = self._words_g, new_cap = self._groups_cap * 2
         cdef int32_t new_words = new_cap >> 6, b
         self._groups = <Heap*>_grow(self._groups, new_cap * sizeof(Heap))
+        self._group_staffed = <int32_t*>_grow(self._group_staffed, new_cap * sizeof(int32_t))
         self._levels = <uint8_t*>_grow(self._levels, new_cap * self._level_stride)
         self._g2b = <uint64_t*>_grow(self._g2b, new_cap * self._words_b * sizeof(uint64_t))
         memset(self._g2b + self._groups_cap * self._words_b, 0,
@@ -640,6 +829,7 @@ cdef class Engine:
         if g == self._groups_cap:
             self._grow_groups()
         memset(&self._groups[g], 0, sizeof(Heap))
+        self._group_staffed[g] = 0
         cdef uint8_t* lv = self._levels + g * self._level_stride
         memset(lv, 0, self._level_stride)
         for name, level in skills:
@@ -653,18 +843,20 @@ cdef class Engine:
                 _bit_set(self._g2b + g * self._words_b, b)
         return g
 
-    cdef int32_t _bucket_for(self, int32_t q, int32_t step, int32_t prio, int32_t extra) except -1:
-        cdef int32_t b
+    cdef int32_t _bucket_for(self, int32_t q, int32_t step, int32_t prio, int32_t extra,
+                             int8_t virtual) except -1:
+        cdef int32_t b, i
         if extra == 0:
-            b = self._bucket_lut[self._queues[q].lut_base + step * NPRIO + prio]
+            i = self._queues[q].lut_base + (virtual * self._queues[q].n_steps + step) * NPRIO + prio
+            b = self._bucket_lut[i]
             if b < 0:
-                b = self._new_bucket(q, step, prio, 0)
-                self._bucket_lut[self._queues[q].lut_base + step * NPRIO + prio] = b
+                b = self._new_bucket(q, step, prio, 0, virtual)
+                self._bucket_lut[i] = b
             return b
-        key = (q, step, prio, extra)
+        key = (q, step, prio, extra, virtual)
         bid = self._extra_buckets.get(key)
         if bid is None:
-            b = self._new_bucket(q, step, prio, extra)
+            b = self._new_bucket(q, step, prio, extra, virtual)
             self._extra_buckets[key] = b
             return b
         return bid
@@ -682,6 +874,7 @@ cdef class Engine:
                 new_cap = 1024 if self._calls_cap == 0 else self._calls_cap * 2
                 self._calls = <CallRec*>_grow(self._calls, new_cap * sizeof(CallRec))
                 self._call_pos = <int32_t*>_grow(self._call_pos, new_cap * sizeof(int32_t))
+                self._call_timer_pos = <int32_t*>_grow(self._call_timer_pos, new_cap * sizeof(int32_t))
                 self._call_free = <int32_t*>_grow(self._call_free, new_cap * sizeof(int32_t))
                 self._calls_cap = new_cap
             c = self._calls_used
@@ -689,13 +882,20 @@ cdef class Engine:
             self._call_ids.append(ident)
             self._slot_ints.append(c)  # one int object per slot, reused with the slot
         self._call_pos[c] = -1
+        self._call_timer_pos[c] = -1
+        memset(&self._calls[c], 0, sizeof(CallRec))
         return c
 
     cdef void _free_call(self, int32_t c) except *:
         ident = self._call_ids[c]
         del self._call_slots[ident]
         self._call_ids[c] = None
-        self._calls[c].state = C_FREE
+        cdef CallRec* cr = &self._calls[c]
+        if cr.virtual and cr.state != C_CONNECTED:
+            self._queues[cr.queue].cb_pending -= 1
+        if self._call_timer_pos[c] >= 0:
+            _heap_remove(&self._call_timers, self._call_timer_pos[c], self._call_timer_pos)
+        cr.state = C_FREE
         self._call_free[self._call_nfree] = c
         self._call_nfree += 1
 
@@ -749,13 +949,16 @@ cdef class Engine:
             _bit_set(self._nonempty, b)
         if self._call_pos[c] == 0:
             self._bucket_touch(b)
-        cr.state = C_WAITING
-        self._queues[cr.queue].waiting += 1
-        self._waiting += 1
+        if cr.virtual:
+            cr.state = C_CB_PENDING
+        else:
+            cr.state = C_WAITING
+            self._queues[cr.queue].waiting += 1
+            self._waiting += 1
         return 0
 
     cdef int _bucket_take(self, int32_t c) except -1:
-        """Remove waiting call c from its bucket."""
+        """Remove call c (in line) from its bucket."""
         cdef CallRec* cr = &self._calls[c]
         cdef int32_t b = cr.bucket
         cdef Bucket* bk = &self._buckets[b]
@@ -767,8 +970,9 @@ cdef class Engine:
                 _heap_free(&bk.heap)
         if i == 0:
             self._bucket_touch(b)
-        self._queues[cr.queue].waiting -= 1
-        self._waiting -= 1
+        if not cr.virtual:
+            self._queues[cr.queue].waiting -= 1
+            self._waiting -= 1
         return 0
 
     # ------------------------------------------------------------ agent bookkeeping
@@ -776,6 +980,8 @@ cdef class Engine:
     cdef int _set_state(self, int32_t a, int8_t state, double now) except -1:
         cdef AgentRec* ar = &self._agents[a]
         cdef int32_t i
+        cdef bint was_staffed = ar.state != A_OUT and ar.state != A_PAUSED
+        cdef bint staffed = state != A_OUT and state != A_PAUSED
         if ar.state == A_RESERVED or ar.state == A_BUSY or ar.state == A_WRAP:
             ar.busy_time += now - ar.since
         i = self._agent_idle_pos[a]
@@ -788,6 +994,8 @@ cdef class Engine:
             _heap_remove(&self._timers, i, self._agent_timer_pos)
         if ar.state == A_PAUSED:
             self._agent_reasons[a] = ""   # only a pause carries a reason
+        if staffed != was_staffed:
+            self._group_staffed[ar.group] += 1 if staffed else -1
         ar.state = state
         ar.since = now
         return 0
@@ -805,12 +1013,12 @@ cdef class Engine:
             return (_splitmix(&self._rng) >> 11) * (1.0 / 9007199254740992.0)
         return now
 
-    cdef inline int _eff_priority(self, CallRec* cr, int32_t prio, double now) noexcept:
-        cdef double ageing = self._queues[cr.queue].ageing
+    cdef inline int _eff_priority(self, int32_t q, double entry, int32_t prio, double now) noexcept:
+        cdef double ageing = self._queues[q].ageing
         cdef double steps
         if ageing <= 0:
             return prio
-        steps = floor((now - cr.entry) / ageing)
+        steps = floor((now - entry) / ageing)
         if steps >= 9:
             return 9
         return min(9, prio + <int>steps)
@@ -818,23 +1026,38 @@ cdef class Engine:
     cdef int _assign(self, int32_t c, int32_t a, double now) except -1:
         cdef CallRec* cr = &self._calls[c]
         cdef AgentRec* ar = &self._agents[a]
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        cdef Assign d
+        cdef DialBack db
         self._set_state(a, A_RESERVED, now)
         self._offers += 1
         ar.last_offered = self._offers
         ar.call = c
-        cr.state = C_OFFERED
         cr.agent = a
         cr.bucket = -1
-        cdef Assign d = Assign.__new__(Assign)
-        d.call = self._call_ids[c]
-        d.agent = self._agent_ids[a]
-        d.queue = self._queue_names[cr.queue]
-        d.wait = now - cr.arrival
-        self._pending.append(d)
+        qr.les = now - cr.entry
+        if cr.virtual:
+            cr.state = C_DIALING
+            cr.attempts += 1
+            qr.cb[CB_DIALLED] += 1
+            db = DialBack.__new__(DialBack)
+            db.call = self._call_ids[c]
+            db.agent = self._agent_ids[a]
+            db.queue = self._queue_names[cr.queue]
+            db.attempt = cr.attempts
+            self._pending.append(db)
+        else:
+            cr.state = C_OFFERED
+            d = Assign.__new__(Assign)
+            d.call = self._call_ids[c]
+            d.agent = self._agent_ids[a]
+            d.queue = self._queue_names[cr.queue]
+            d.wait = now - cr.arrival
+            self._pending.append(d)
         return 0
 
     cdef int _dispatch_call(self, int32_t c, double now) except -1:
-        """Waiting call c (bucket set, not in the heap): best idle eligible agent, or wait."""
+        """Call c in line (bucket set, not in the heap): best idle eligible agent, or wait."""
         cdef CallRec* cr = &self._calls[c]
         cdef int32_t b = cr.bucket, w, g, best_g = -1, score, best_score = -1, k
         cdef uint64_t m
@@ -861,28 +1084,40 @@ cdef class Engine:
         if best == NULL:
             self._bucket_insert(c)
             return 0
-        cdef int32_t a = best.idx
-        self._assign(c, a, now)   # _set_state pops a from its group heap
+        self._assign(c, best.idx, now)   # _set_state pops the agent from its group heap
         return 0
 
-    cdef inline bint _call_better(self, Entry* x, int px, Entry* y, int py) noexcept:
-        # rank: higher effective priority, then earlier entry, then enqueue order
-        if px != py:
-            return px > py
-        return _less(x, y)
+    cdef inline double _theta(self, QueueRec* qr, int32_t prio) noexcept:
+        """Abandonment rate of a class (prio >= 0) or of the queue (prio < 0), with the prior."""
+        cdef int64_t ab = 0
+        cdef double ex = 0.0
+        cdef int p
+        if prio >= 0:
+            return (qr.ab[prio] + 1) / (qr.exposure[prio] + qr.prior_patience)
+        for p in range(NPRIO):
+            ab += qr.ab[p]
+            ex += qr.exposure[p]
+        return (ab + 1) / (ex + qr.prior_patience)
+
+    cdef inline double _mu(self, QueueRec* qr) noexcept:
+        return (qr.n_talk + 1) / (qr.talk_sum + qr.prior_aht)
 
     cdef int _make_available(self, int32_t a, double now) except -1:
-        """Agent a becomes free: best eligible waiting call, or it idles in its group."""
+        """Agent a becomes free: best eligible call in line, or it idles in its group."""
         cdef AgentRec* ar = &self._agents[a]
         self._set_state(a, A_AVAILABLE, now)
         ar.call = -1
         ar.key = self._idle_key(ar, now)
-        cdef int32_t g = ar.group, w, b, best_b = -1, p, best_p = -1
+        cdef int32_t g = ar.group, w, b, p, best_p = -1
         cdef uint64_t m
         cdef uint64_t* row = self._g2b + g * self._words_b
         cdef Entry* head
         cdef Entry* best = NULL
         cdef Bucket* bk
+        cdef CallRec* hc
+        cdef QueueRec* qr
+        cdef double v = 0.0, best_v = 0.0
+        cdef bint better
         for w in range(self._words_b):
             m = row[w] & self._nonempty[w]
             while m:
@@ -890,9 +1125,22 @@ cdef class Engine:
                 m &= m - 1
                 bk = &self._buckets[b]
                 head = &bk.heap.a[0]
-                p = self._eff_priority(&self._calls[head.idx], bk.priority, now)
-                if best == NULL or self._call_better(head, p, best, best_p):
-                    best, best_b, best_p = head, b, p
+                hc = &self._calls[head.idx]
+                p = self._eff_priority(bk.queue, hc.entry, bk.priority, now)
+                if self._choice == CC_PRIORITY_FIFO:
+                    better = best == NULL or p > best_p or (p == best_p and _less(head, best))
+                elif self._choice == CC_SERVICE_LEVEL:
+                    # within a priority: the call furthest into its queue's service-level target
+                    v = (now - hc.entry) / self._queues[bk.queue].sl_seconds
+                    better = best == NULL or p > best_p or (p == best_p and (
+                        v > best_v or (v == best_v and head.seq < best.seq)))
+                else:
+                    # c*mu/theta index of the class (queue, priority), then FIFO
+                    qr = &self._queues[bk.queue]
+                    v = qr.cost * (p + 1) * self._mu(qr) / self._theta(qr, hc.priority)
+                    better = best == NULL or v > best_v or (v == best_v and _less(head, best))
+                if better:
+                    best, best_p, best_v = head, p, v
         if best == NULL:
             _heap_push(&self._groups[g], ar.key, ar.seq, a, self._agent_idle_pos)
             _bit_set(self._idle_groups, g)
@@ -903,14 +1151,231 @@ cdef class Engine:
         return 0
 
     cdef int _set_timer(self, int32_t a, double t) except -1:
-        self._agents[a].timer = t
         _heap_push(&self._timers, t, self._agents[a].seq, a, self._agent_timer_pos)
+        return 0
+
+    cdef int _set_call_timer(self, int32_t c, double t) except -1:
+        _heap_push(&self._call_timers, t, self._calls[c].seq, c, self._call_timer_pos)
+        return 0
+
+    # ------------------------------------------------------------ patience and estimates
+
+    cdef int _observe(self, int32_t c, double now, bint abandoned) except -1:
+        """A wait in queue ends: an abandonment, or a censored patience observation."""
+        cdef CallRec* cr = &self._calls[c]
+        if cr.virtual:
+            return 0
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        cdef double w = now - cr.entry
+        cdef int32_t i
+        if abandoned:
+            qr.ab[cr.priority] += 1
+        qr.exposure[cr.priority] += w
+        qr.obs[cr.priority] += 1
+        if self.patience_window > 0:
+            i = (qr.ring_head + qr.ring_n) % self.patience_window
+            qr.ring_w[i] = w
+            qr.ring_a[i] = abandoned
+            if qr.ring_n < self.patience_window:
+                qr.ring_n += 1
+            else:
+                qr.ring_head = (qr.ring_head + 1) % self.patience_window
+        return 0
+
+    cdef int32_t _staffed_eligible(self, int32_t b) noexcept:
+        cdef int32_t w, g, s = 0
+        cdef uint64_t m
+        cdef uint64_t* row = self._b2g + b * self._words_g
+        for w in range(self._words_g):
+            m = row[w]
+            while m:
+                g = (w << 6) + __builtin_ctzll(m)
+                m &= m - 1
+                s += self._group_staffed[g]
+        return s
+
+    cdef int64_t _ahead_of_new(self, int32_t q, int32_t prio, double now, int32_t exclude) noexcept:
+        """Callers in line in queue q whose (aged) priority is at least prio, excluding call slot `exclude`."""
+        cdef int64_t k = 0
+        cdef int32_t b, i
+        cdef Bucket* bk
+        cdef bint ageing = self._queues[q].ageing > 0
+        for b in range(self._nbuckets):
+            bk = &self._buckets[b]
+            if bk.queue != q or bk.heap.n == 0:
+                continue
+            if not ageing:
+                if bk.priority >= prio:
+                    k += bk.heap.n
+            else:
+                for i in range(bk.heap.n):
+                    if self._eff_priority(q, bk.heap.a[i].t, bk.priority, now) >= prio:
+                        k += 1
+            if exclude >= 0 and self._calls[exclude].bucket == b and \
+                    self._eff_priority(q, self._calls[exclude].entry, bk.priority, now) >= prio:
+                k -= 1
+        return k
+
+    cdef double _hol(self, int32_t q, double now) noexcept:
+        cdef double hol = 0.0
+        cdef int32_t b
+        cdef Bucket* bk
+        for b in range(self._nbuckets):
+            bk = &self._buckets[b]
+            if bk.queue == q and bk.heap.n > 0 and now - bk.heap.a[0].t > hol:
+                hol = now - bk.heap.a[0].t
+        return hol
+
+    cdef object _estimate(self, int32_t q, int64_t k, int32_t b, double now):
+        cdef QueueRec* qr = &self._queues[q]
+        cdef int32_t s = self._staffed_eligible(b)
+        cdef double mu = self._mu(qr), theta = self._theta(qr, -1)
+        cdef double ewt = _ql_sum(s * mu, theta, k) if s > 0 else INFINITY
+        return _WaitEstimate(ewt, k + 1, s, mu, theta, self._hol(q, now), qr.les)
+
+    def estimate_wait(self, queue, priority=None, requirements=None):
+        """Predicted wait (:class:`acd.ewt.WaitEstimate`) for a caller who would join ``queue`` now."""
+        try:
+            qid = self._queue_ids.get(queue)
+        except TypeError:
+            qid = None
+        if qid is None:
+            raise _errors.unknown_queue(queue)
+        cdef int32_t q = qid, prio, extra = 0
+        prio = self._queue_policies[q].priority if priority is None else _check_priority(priority)
+        extra = self._req_id(_call_requirements(requirements, self._skills))
+        cdef int32_t b = self._bucket_for(q, 0, prio, extra, 0)
+        return self._estimate(q, self._ahead_of_new(q, prio, self._now, -1), b, self._now)
+
+    def call_wait(self, call):
+        """Predicted remaining wait of a call in line (its place counted in priority-then-FIFO order)."""
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_WAITING and cr.state != C_CB_PENDING:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "estimate the wait of")
+        cdef double now = self._now
+        cdef int32_t q = cr.queue, b, i, p
+        cdef int pc = self._eff_priority(q, cr.entry, cr.priority, now)
+        cdef int64_t k = 0
+        cdef Bucket* bk
+        cdef Entry* e
+        for b in range(self._nbuckets):
+            bk = &self._buckets[b]
+            if bk.queue != q:
+                continue
+            for i in range(bk.heap.n):
+                e = &bk.heap.a[i]
+                p = self._eff_priority(q, e.t, bk.priority, now)
+                if p > pc or (p == pc and (e.t < cr.entry or (e.t == cr.entry and e.seq < cr.seq))):
+                    k += 1
+        return self._estimate(q, k, cr.bucket, now)
+
+    def patience(self, queue, priority=None):
+        """Patience estimate (:class:`acd.patience.PatienceEstimate`) of a queue, or of one priority class."""
+        try:
+            qid = self._queue_ids.get(queue)
+        except TypeError:
+            qid = None
+        if qid is None:
+            raise _errors.unknown_queue(queue)
+        cdef QueueRec* qr = &self._queues[<int32_t>qid]
+        cdef int64_t ab = 0, ob = 0
+        cdef double ex = 0.0
+        cdef int p
+        if priority is None:
+            for p in range(NPRIO):
+                ab += qr.ab[p]
+                ob += qr.obs[p]
+                ex += qr.exposure[p]
+        else:
+            p = _check_priority(priority)
+            ab, ob, ex = qr.ab[p], qr.obs[p], qr.exposure[p]
+        return _exponential_mle(ab, ob, ex, qr.prior_patience)
+
+    def patience_samples(self, queue):
+        """The recent (wait, abandoned) pairs of a queue, oldest first (for Kaplan–Meier)."""
+        try:
+            qid = self._queue_ids.get(queue)
+        except TypeError:
+            qid = None
+        if qid is None:
+            raise _errors.unknown_queue(queue)
+        cdef QueueRec* qr = &self._queues[<int32_t>qid]
+        cdef int32_t i, j
+        out = []
+        for i in range(qr.ring_n):
+            j = (qr.ring_head + i) % self.patience_window
+            out.append((qr.ring_w[j], qr.ring_a[j] != 0))
+        return out
+
+    cdef int _on_join(self, int32_t c, double now) except -1:
+        """A caller joined and waits: announce its place, offer a call-back if the wait is long."""
+        cdef CallRec* cr = &self._calls[c]
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        cdef Announce an
+        cdef OfferCallback oc
+        if not (qr.announce_on_join or qr.cb_threshold >= 0 or qr.cb_risk >= 0):
+            return 0
+        est = self._estimate(cr.queue, self._ahead_of_new(cr.queue, cr.priority, now, c), cr.bucket, now)
+        cdef double ewt = est.ewt
+        if qr.announce_on_join:
+            an = Announce.__new__(Announce)
+            an.call = self._call_ids[c]
+            an.queue = self._queue_names[cr.queue]
+            an.position = est.position
+            an.ewt = ewt
+            self._pending.append(an)
+        if (qr.cb_threshold >= 0 and ewt > qr.cb_threshold) or \
+                (qr.cb_risk >= 0 and _abandon_probability(est.abandon_rate, ewt) > qr.cb_risk):
+            qr.cb[CB_OFFERED] += 1
+            oc = OfferCallback.__new__(OfferCallback)
+            oc.call = self._call_ids[c]
+            oc.queue = self._queue_names[cr.queue]
+            oc.ewt = ewt
+            self._pending.append(oc)
+        return 0
+
+    cdef int _tick(self, int32_t q, double t) except -1:
+        """Periodic announcement: every live caller of queue q hears its place and wait."""
+        cdef int32_t b, i, c
+        cdef Bucket* bk
+        cdef CallRec* cr
+        cdef QueueRec* qr = &self._queues[q]
+        cdef Announce an
+        cdef double mu = self._mu(qr), theta = self._theta(qr, -1), a
+        line = []
+        for b in range(self._nbuckets):
+            bk = &self._buckets[b]
+            if bk.queue != q:
+                continue
+            for i in range(bk.heap.n):
+                c = bk.heap.a[i].idx
+                cr = &self._calls[c]
+                line.append((-self._eff_priority(q, cr.entry, cr.priority, t), cr.entry, cr.seq, c))
+        line.sort()
+        staffed = {}
+        for k, item in enumerate(line):
+            c = item[3]
+            cr = &self._calls[c]
+            if cr.virtual:
+                continue
+            s = staffed.get(cr.bucket)
+            if s is None:
+                s = staffed[cr.bucket] = self._staffed_eligible(cr.bucket)
+            an = Announce.__new__(Announce)
+            an.call = self._call_ids[c]
+            an.queue = self._queue_names[q]
+            an.position = k + 1
+            a = <int32_t>s * mu
+            an.ewt = _ql_sum(a, theta, k) if <int32_t>s > 0 else INFINITY
+            self._pending.append(an)
+        _heap_update(&self._ticks, self._tick_pos[q], t + qr.announce_every, q, self._tick_pos)
         return 0
 
     # ------------------------------------------------------------ time
 
     cdef bint _apply_deadline(self, int32_t c, double t) except -1:
-        """Apply the next time event of waiting call c (out of its bucket); False if it left."""
+        """Apply the next time event of call c in line (out of its bucket); False if it left."""
         cdef CallRec* cr = &self._calls[c]
         cdef Bucket* bk = &self._buckets[cr.bucket]
         cdef int32_t q = cr.queue, target, prio
@@ -918,6 +1383,7 @@ cdef class Engine:
         cdef Exit ex
         cdef Overflow ov
         if bk.exit_next:
+            self._observe(c, t, False)
             qr.exited += 1
             ex = Exit.__new__(Exit)
             ex.call = self._call_ids[c]
@@ -929,8 +1395,12 @@ cdef class Engine:
             return False
         target = self._step_overflow[qr.step_base + cr.step + 1]
         if target >= 0:
+            self._observe(c, t, False)
             qr.overflowed += 1
             prio = min(9, cr.priority + self._step_boost[qr.step_base + cr.step + 1])
+            if cr.virtual:
+                qr.cb_pending -= 1
+                self._queues[target].cb_pending += 1
             cr.queue = target
             cr.entry = t
             cr.step = 0
@@ -943,33 +1413,50 @@ cdef class Engine:
             self._pending.append(ov)
         else:
             cr.step += 1
-        cr.bucket = self._bucket_for(cr.queue, cr.step, cr.priority, cr.extra)
+        cr.bucket = self._bucket_for(cr.queue, cr.step, cr.priority, cr.extra, cr.virtual)
         return True
 
     cdef int _run_due(self, double now) except -1:
-        """Process agent timers and call deadlines up to now, in (time, kind, seq) order."""
-        cdef Entry* ta
-        cdef Entry* tb
-        cdef int32_t a, b, c
+        """Process every timed event up to now, in (time, kind, seq) order; kinds: agent timers,
+        call deadlines, call timers (call-back retries and slots), announcement ticks."""
+        cdef Entry* e
+        cdef Entry* best
+        cdef int kind, best_kind
+        cdef int32_t b, c
         cdef double t
+        cdef Heap* heaps[4]
+        heaps[0] = &self._timers
+        heaps[1] = &self._deadlines
+        heaps[2] = &self._call_timers
+        heaps[3] = &self._ticks
         while True:
-            ta = &self._timers.a[0] if self._timers.n > 0 and self._timers.a[0].t <= now else NULL
-            tb = &self._deadlines.a[0] if self._deadlines.n > 0 and self._deadlines.a[0].t <= now else NULL
-            if ta == NULL and tb == NULL:
+            best = NULL
+            best_kind = -1
+            for kind in range(4):
+                if heaps[kind].n > 0:
+                    e = &heaps[kind].a[0]
+                    if e.t <= now and (best == NULL or e.t < best.t or (e.t == best.t and kind < best_kind)):
+                        best, best_kind = e, kind
+            if best == NULL:
                 break
-            if ta != NULL and (tb == NULL or ta.t <= tb.t):
-                t = ta.t
-                a = ta.idx
-                self._now = t
-                self._make_available(a, t)   # removes the timer
-            else:
-                t = tb.t
-                b = tb.idx
-                self._now = t
-                c = self._buckets[b].heap.a[0].idx
+            t = best.t
+            self._now = t
+            if best_kind == 0:
+                self._make_available(best.idx, t)   # removes the timer
+            elif best_kind == 1:
+                c = self._buckets[best.idx].heap.a[0].idx
                 self._bucket_take(c)
                 if self._apply_deadline(c, t):
                     self._dispatch_call(c, t)
+            elif best_kind == 2:
+                c = best.idx
+                _heap_remove(&self._call_timers, 0, self._call_timer_pos)
+                if self._calls[c].state == C_SCHEDULED:
+                    self._enter_scheduled(c, t)
+                else:
+                    self._requeue(c, t)
+            else:
+                self._tick(best.idx, t)
         self._now = now
         return 0
 
@@ -984,7 +1471,9 @@ cdef class Engine:
         else:
             t = _check_now(now, self._now)
         if (self._timers.n > 0 and self._timers.a[0].t <= t) or \
-                (self._deadlines.n > 0 and self._deadlines.a[0].t <= t):
+                (self._deadlines.n > 0 and self._deadlines.a[0].t <= t) or \
+                (self._call_timers.n > 0 and self._call_timers.a[0].t <= t) or \
+                (self._ticks.n > 0 and self._ticks.a[0].t <= t):
             self._run_due(t)
         self._now = t
         return t
@@ -1001,10 +1490,14 @@ cdef class Engine:
             t = self._timers.a[0].t
         if self._deadlines.n > 0 and self._deadlines.a[0].t < t:
             t = self._deadlines.a[0].t
+        if self._call_timers.n > 0 and self._call_timers.a[0].t < t:
+            t = self._call_timers.a[0].t
+        if self._ticks.n > 0 and self._ticks.a[0].t < t:
+            t = self._ticks.a[0].t
         return None if t == INFINITY else t
 
     def advance(self, now):
-        """Process every deadline up to ``now`` (step changes, overflows, max-wait exits, timers)."""
+        """Process every deadline up to ``now`` (step changes, overflows, exits, timers, announcements)."""
         self._begin(now)
         return self._finish()
 
@@ -1039,11 +1532,11 @@ cdef class Engine:
         ar.login = t
         ar.since = t
         ar.call = -1
+        ar.state = A_OUT
         if paused is not None:
-            ar.state = A_PAUSED
+            self._set_state(a, A_PAUSED, t)
             self._agent_reasons[a] = paused
         else:
-            ar.state = A_AVAILABLE
             self._make_available(a, t)
         return self._finish()
 
@@ -1072,7 +1565,6 @@ cdef class Engine:
         cdef int8_t st = self._agents[a].state
         if st != A_PAUSED and st != A_WRAP:
             raise _errors.bad_state("agent", agent, _AGENT_STATE_NAMES[st], "make ready")
-        self._agent_reasons[a] = ""
         self._make_available(a, t)
         return 0
 
@@ -1109,13 +1601,9 @@ cdef class Engine:
             raise _errors.unknown_call(call)
         return slot
 
-    def enqueue(self, call, queue, now, priority=None, requirements=None):
-        """A call arrives in ``queue``; returns ``[Assign]`` if an agent is free, else ``[]``."""
-        cdef double t = self._begin(now)
-        self._enqueue(call, queue, priority, requirements, t)
-        return self._finish()
-
-    cdef int _enqueue(self, object call, object queue, object priority, object requirements, double t) except -1:
+    cdef int32_t _new_call(self, object call, object queue, object priority, object requirements,
+                           double t) except -1:
+        """Validate and create a call record (not yet in line); same checks as the oracle, same order."""
         try:
             qid = self._queue_ids.get(queue)
         except TypeError:
@@ -1137,7 +1625,6 @@ cdef class Engine:
             _check_id("call", call)
         if call in self._call_slots:
             raise _errors.duplicate_call(call)
-        cdef int32_t b = self._bucket_for(q, 0, prio, extra)
         cdef int32_t c = self._new_call_slot(call)
         self._call_slots[call] = self._slot_ints[c]
         cdef CallRec* cr = &self._calls[c]
@@ -1146,14 +1633,88 @@ cdef class Engine:
         cr.entry = t
         cr.arrival = t
         cr.queue = q
-        cr.bucket = b
+        cr.bucket = -1
         cr.agent = -1
         cr.extra = extra
-        cr.step = 0
         cr.priority = <int8_t>prio
-        cr.state = C_WAITING
-        self._queues[q].entered += 1
+        return c
+
+    def enqueue(self, call, queue, now, priority=None, requirements=None):
+        """A call arrives in ``queue``; returns ``[Assign]`` if an agent is free, else ``[]``
+        (plus ``Announce`` / ``OfferCallback`` when the queue asks for them)."""
+        cdef double t = self._begin(now)
+        self._enqueue(call, queue, priority, requirements, t)
+        return self._finish()
+
+    cdef int _enqueue(self, object call, object queue, object priority, object requirements, double t) except -1:
+        cdef int32_t c = self._new_call(call, queue, priority, requirements, t)
+        cdef CallRec* cr = &self._calls[c]
+        cr.bucket = self._bucket_for(cr.queue, 0, cr.priority, cr.extra, 0)
+        self._queues[cr.queue].entered += 1
         self._dispatch_call(c, t)
+        if cr.state == C_WAITING:
+            self._on_join(c, t)
+        return 0
+
+    def schedule_callback(self, call, queue, at, now, priority=None, requirements=None):
+        """A call-back booked for the time slot ``at``: the call enters ``queue``'s line then,
+        with its priority raised by the queue's ``scheduled_boost``."""
+        cdef double t = self._begin(now)
+        self._schedule_callback(call, queue, at, priority, requirements, t)
+        return self._finish()
+
+    cdef int _schedule_callback(self, object call, object queue, object at, object priority,
+                                object requirements, double t) except -1:
+        try:
+            qid = self._queue_ids.get(queue)
+        except TypeError:
+            qid = None
+        if qid is None:
+            raise _errors.unknown_queue(queue)
+        cdef double at_t = _check_at(at, t)
+        cdef int32_t c = self._new_call(call, queue, priority, requirements, t)
+        cdef CallRec* cr = &self._calls[c]
+        cr.virtual = 1
+        cr.state = C_SCHEDULED
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        qr.cb[CB_SCHEDULED] += 1
+        qr.cb_pending += 1
+        if at_t <= t:
+            self._enter_scheduled(c, t)
+        else:
+            self._set_call_timer(c, at_t)
+        return 0
+
+    cdef int _enter_scheduled(self, int32_t c, double t) except -1:
+        cdef CallRec* cr = &self._calls[c]
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        cr.entry = t
+        cr.arrival = t
+        cr.priority = <int8_t>min(9, cr.priority + qr.sched_boost)
+        cr.bucket = self._bucket_for(cr.queue, 0, cr.priority, cr.extra, 1)
+        qr.entered += 1
+        self._dispatch_call(c, t)
+        return 0
+
+    def accept_callback(self, call, now):
+        """The waiting caller accepted a call-back: they hang up and keep their place in line."""
+        cdef double t = self._begin(now)
+        self._accept_callback(call, t)
+        return self._finish()
+
+    cdef int _accept_callback(self, object call, double t) except -1:
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_WAITING:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "accept a call-back for")
+        self._observe(c, t, False)
+        self._bucket_take(c)
+        cr.virtual = 1
+        cr.bucket = self._bucket_for(cr.queue, cr.step, cr.priority, cr.extra, 1)
+        self._bucket_insert(c)   # same (entry, seq): same rank
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        qr.cb[CB_ACCEPTED] += 1
+        qr.cb_pending += 1
         return 0
 
     def answer(self, call, now):
@@ -1167,22 +1728,73 @@ cdef class Engine:
         cdef CallRec* cr = &self._calls[c]
         if cr.state != C_OFFERED:
             raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "answer")
+        self._connect(c, t)
+        self._observe(c, t, False)
+        return 0
+
+    cdef int _connect(self, int32_t c, double t) except -1:
+        cdef CallRec* cr = &self._calls[c]
         cr.state = C_CONNECTED
+        cr.arrival = t   # once answered, `arrival` holds the answer time (for handle-time estimates)
         self._set_state(cr.agent, A_BUSY, t)
         self._agents[cr.agent].answered += 1
         self._queues[cr.queue].answered += 1
         return 0
 
+    def callback_answered(self, call, now):
+        """The dialled-back caller answered: dialing_back → connected."""
+        cdef double t = self._begin(now)
+        self._callback_answered(call, t)
+        return self._finish()
+
+    cdef int _callback_answered(self, object call, double t) except -1:
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_DIALING:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "report an answered call-back for")
+        self._connect(c, t)
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        qr.cb[CB_REACHED] += 1
+        qr.cb_pending -= 1
+        return 0
+
+    def callback_failed(self, call, now):
+        """Nobody answered the dial-back (no answer, busy): retry later, or give up after the last attempt."""
+        cdef double t = self._begin(now)
+        self._callback_failed(call, t)
+        return self._finish()
+
+    cdef int _callback_failed(self, object call, double t) except -1:
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_DIALING:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "report a failed call-back for")
+        cdef int32_t a = cr.agent
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        cdef Exit ex
+        if cr.attempts >= qr.cb_attempts:
+            qr.cb[CB_FAILED] += 1
+            ex = Exit.__new__(Exit)
+            ex.call = self._call_ids[c]
+            ex.queue = self._queue_names[cr.queue]
+            ex.reason = "callback_failed"
+            self._free_call(c)
+            self._pending.append(ex)
+        else:
+            cr.state = C_CB_RETRY
+            cr.agent = -1
+            self._set_call_timer(c, t + qr.retry_delay)
+        self._make_available(a, t)
+        return 0
+
     cdef int _requeue(self, int32_t c, double t) except -1:
-        """Back to its line at its old rank; deadlines missed while ringing apply now."""
+        """Back to its line at its old rank; deadlines missed while out of line apply now."""
         cdef CallRec* cr = &self._calls[c]
         cr.agent = -1
-        cr.state = C_WAITING
-        cr.bucket = self._bucket_for(cr.queue, cr.step, cr.priority, cr.extra)
+        cr.bucket = self._bucket_for(cr.queue, cr.step, cr.priority, cr.extra, cr.virtual)
         while cr.entry + self._buckets[cr.bucket].offset <= t:
             if not self._apply_deadline(c, t):
                 return 0
-            cr = &self._calls[c]
         self._dispatch_call(c, t)
         return 0
 
@@ -1190,18 +1802,23 @@ cdef class Engine:
         if delay > 0:
             self._set_timer(a, t + delay)
         else:
-            self._agent_reasons[a] = ""
             self._make_available(a, t)
         return 0
+
+    cdef int32_t _release_offer(self, object call, str action) except -1:
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        if cr.state != C_OFFERED and cr.state != C_DIALING:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], action)
+        if cr.state == C_DIALING:
+            cr.attempts -= 1   # the agent failed, the caller was not dialled
+        return c
 
     def ring_no_answer(self, call, now):
         """The agent's phone rang out: the call goes back to its line; the agent is paused."""
         cdef double t = self._begin(now)
-        cdef int32_t c = self._call_slot(call)
-        cdef CallRec* cr = &self._calls[c]
-        if cr.state != C_OFFERED:
-            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "report ring-no-answer for")
-        cdef int32_t a = cr.agent
+        cdef int32_t c = self._release_offer(call, "report ring-no-answer for")
+        cdef int32_t a = self._calls[c].agent
         self._set_state(a, A_PAUSED, t)
         self._agent_reasons[a] = "ring_no_answer"
         self._agents[a].call = -1
@@ -1213,11 +1830,8 @@ cdef class Engine:
     def reject(self, call, now):
         """The agent declined: the call goes back to its line; the agent is free after ``reject_delay``."""
         cdef double t = self._begin(now)
-        cdef int32_t c = self._call_slot(call)
-        cdef CallRec* cr = &self._calls[c]
-        if cr.state != C_OFFERED:
-            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "reject")
-        cdef int32_t a = cr.agent
+        cdef int32_t c = self._release_offer(call, "reject")
+        cdef int32_t a = self._calls[c].agent
         self._set_state(a, A_PAUSED, t)
         self._agent_reasons[a] = "rejected"
         self._agents[a].call = -1
@@ -1226,7 +1840,7 @@ cdef class Engine:
         return self._finish()
 
     def abandon(self, call, now):
-        """The caller hung up while waiting or ringing."""
+        """The caller hung up while waiting or ringing; for a call-back not yet dialled, it is cancelled."""
         cdef double t = self._begin(now)
         self._abandon(call, t)
         return self._finish()
@@ -1235,11 +1849,15 @@ cdef class Engine:
         cdef int32_t c = self._call_slot(call)
         cdef CallRec* cr = &self._calls[c]
         cdef int8_t st = cr.state
-        if st != C_WAITING and st != C_OFFERED:
+        if st != C_WAITING and st != C_OFFERED and st != C_CB_PENDING and st != C_CB_RETRY and st != C_SCHEDULED:
             raise _errors.bad_state("call", call, _CALL_STATE_NAMES[st], "abandon")
-        self._queues[cr.queue].abandoned += 1
         cdef int32_t a = cr.agent
-        if st == C_WAITING:
+        if cr.virtual:
+            self._queues[cr.queue].cb[CB_CANCELLED] += 1
+        else:
+            self._queues[cr.queue].abandoned += 1
+            self._observe(c, t, True)
+        if st == C_WAITING or st == C_CB_PENDING:
             self._bucket_take(c)
         self._free_call(c)
         if st == C_OFFERED:
@@ -1258,7 +1876,10 @@ cdef class Engine:
         if cr.state != C_CONNECTED:
             raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "complete")
         cdef int32_t a = cr.agent
-        cdef double wrap = self._queues[cr.queue].wrap_up
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        qr.n_talk += 1
+        qr.talk_sum += t - cr.arrival
+        cdef double wrap = qr.wrap_up
         self._free_call(c)
         if wrap > 0:
             self._set_state(a, A_WRAP, t)
@@ -1269,11 +1890,11 @@ cdef class Engine:
         return 0
 
     def call_state(self, call):
-        """``"waiting"``, ``"offered"`` or ``"connected"``; ended calls are unknown."""
+        """State name of a live call; ended calls are unknown."""
         return _CALL_STATE_NAMES[self._calls[self._call_slot(call)].state]
 
     def waiting_count(self):
-        """Number of calls waiting for an agent."""
+        """Number of callers waiting on the line for an agent (call-backs not included)."""
         return self._waiting
 
     # ------------------------------------------------------------ bulk replay
@@ -1314,9 +1935,10 @@ cdef class Engine:
     # ------------------------------------------------------------ snapshot
 
     def snapshot(self):
-        """Per queue: waiting, oldest wait (in that queue), agents by state, counters; per agent: state and counters."""
+        """Per queue: waiting, oldest wait (in that queue), agents by state, counters, call-backs;
+        per agent: state and counters."""
         cdef double now = self._now
-        cdef int32_t q, b, a
+        cdef int32_t q, b, a, k
         cdef Bucket* bk
         cdef AgentRec* ar
         cdef QueueRec* qr
@@ -1324,7 +1946,7 @@ cdef class Engine:
         oldest = [0.0] * self._nqueues
         for b in range(self._nbuckets):
             bk = &self._buckets[b]
-            if bk.heap.n > 0 and now - bk.heap.a[0].t > oldest[bk.queue]:
+            if bk.heap.n > 0 and not bk.virtual and now - bk.heap.a[0].t > oldest[bk.queue]:
                 oldest[bk.queue] = now - bk.heap.a[0].t
         by_state = [dict(available=0, reserved=0, busy=0, wrap_up=0, paused=0) for q in range(self._nqueues)]
         agents = {}
@@ -1344,8 +1966,10 @@ cdef class Engine:
                                  call=None if ar.call < 0 else self._call_ids[ar.call])
         for q in range(self._nqueues):
             qr = &self._queues[q]
+            cb = {_CB_NAMES[k]: qr.cb[k] for k in range(7)}
+            cb["pending"] = qr.cb_pending
             queues[self._queue_names[q]] = dict(
-                waiting=qr.waiting, oldest_wait=oldest[q], agents=by_state[q],
+                waiting=qr.waiting, oldest_wait=oldest[q], agents=by_state[q], callbacks=cb,
                 entered=qr.entered, answered=qr.answered, abandoned=qr.abandoned,
                 exited=qr.exited, overflowed=qr.overflowed)
         return dict(now=now, queues=queues, agents=agents)
@@ -1361,6 +1985,7 @@ cdef class Engine:
         for i in range(self._ngroups):
             total += self._groups[i].cap * sizeof(Entry)
         total += self._buckets_cap * (sizeof(Bucket) + sizeof(int32_t) + self._words_g * 8)
-        total += self._groups_cap * (sizeof(Heap) + self._level_stride + self._words_b * 8)
-        total += (self._timers.cap + self._deadlines.cap) * sizeof(Entry)
+        total += self._groups_cap * (sizeof(Heap) + sizeof(int32_t) + self._level_stride + self._words_b * 8)
+        total += (self._timers.cap + self._deadlines.cap + self._call_timers.cap + self._ticks.cap) * sizeof(Entry)
+        total += self._nqueues * (sizeof(QueueRec) + self.patience_window * (sizeof(double) + 1))
         return total

@@ -2,24 +2,28 @@
 
 Same API and semantics as the compiled :class:`acd._core.Engine` (see
 ``docs/engine.md``), written for obviousness, not speed: every choice is a
-scan over all agents or all waiting calls.  The differential hypothesis tests
-drive both with the same commands and require identical decisions, errors and
+scan over all agents or all calls.  The differential hypothesis tests drive
+both with the same commands and require identical decisions, errors and
 snapshots.  It is not a fallback for users.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from collections import deque
+from typing import Any, Deque, Dict, List, Optional, Tuple
 
 from . import errors
-from ._core import Assign, Exit, Overflow
+from ._core import Announce, Assign, DialBack, Exit, OfferCallback, Overflow
 from ._validate import (agent_queues, agent_skills, call_requirements, check_id, check_now, check_reason,
-                        engine_options, merge_requirements)
+                        engine_options, merge_requirements, check_window, check_call_choice, check_at)
 from .errors import InvalidInput
+from .ewt import WaitEstimate, abandon_probability, ql_sum
+from .patience import PatienceEstimate, exponential_mle
 from .policy import Queue, check_name, check_priority
 
 MASK64 = (1 << 64) - 1
+NPRIO = 10
 
 
 class SplitMix64:
@@ -37,12 +41,38 @@ class SplitMix64:
         return (z >> 11) * (1.0 / 9007199254740992.0)
 
 
+_CB_COUNTERS = ("offered", "accepted", "scheduled", "dialled", "reached", "failed", "cancelled")
+
+
 class _Queue:
-    def __init__(self, policy: Queue) -> None:
+    def __init__(self, policy: Queue, index: int, now: float, window: int) -> None:
         self.policy = policy
         self.name = policy.name
+        self.index = index
         self.steps = [(s.after, s.requirement_tuple, s.overflow, s.priority_boost) for s in policy.steps]
         self.counters = dict(entered=0, answered=0, abandoned=0, exited=0, overflowed=0)
+        self.callbacks = {k: 0 for k in _CB_COUNTERS}
+        self.abandons = [0] * NPRIO
+        self.exposure = [0.0] * NPRIO
+        self.observations = [0] * NPRIO
+        self.samples: Deque[Tuple[float, bool]] = deque(maxlen=window) if window else deque(maxlen=0)
+        self.n_talk = 0
+        self.talk_sum = 0.0
+        self.les = 0.0
+        self.next_tick = None if policy.announce_every is None else now + policy.announce_every
+
+    def theta(self, prio: Optional[int] = None) -> float:
+        if prio is not None:
+            return (self.abandons[prio] + 1) / (self.exposure[prio] + self.policy.expected_patience)
+        ab = 0
+        ex = 0.0
+        for p in range(NPRIO):
+            ab += self.abandons[p]
+            ex += self.exposure[p]
+        return (ab + 1) / (ex + self.policy.expected_patience)
+
+    def mu(self) -> float:
+        return (self.n_talk + 1) / (self.talk_sum + self.policy.expected_handle_time)
 
 
 class _Agent:
@@ -77,18 +107,27 @@ class _Call:
         self.step = 0
         self.state = "waiting"
         self.agent: Optional[_Agent] = None
+        self.virtual = False      # a call-back: the caller hung up and keeps their place
+        self.attempts = 0
+        self.answered_at = 0.0
+        self.timer: Optional[float] = None
 
 
 _BUSY_STATES = ("reserved", "busy", "wrap_up")
+_STAFFED = ("available", "reserved", "busy", "wrap_up")
+_IN_LINE = ("waiting", "callback_pending")
 
 
 class ReferenceEngine:
     """Oracle implementation of :class:`acd.Engine`."""
 
     def __init__(self, *, agent_strategy: str = "longest_idle", seed: int = 0, ring_no_answer: str = "pause",
-                 no_answer_delay: float = 0.0, reject_delay: float = 0.0) -> None:
+                 no_answer_delay: float = 0.0, reject_delay: float = 0.0, call_choice: str = "priority_fifo",
+                 patience_window: int = 4096) -> None:
         (self.agent_strategy, self.seed, self.rna_action, self.no_answer_delay,
          self.reject_delay) = engine_options(agent_strategy, seed, ring_no_answer, no_answer_delay, reject_delay)
+        self.call_choice = check_call_choice(call_choice)
+        self.patience_window = check_window(patience_window)
         self._rng = SplitMix64(seed)
         self._now = 0.0
         self._skills: Dict[str, int] = {}
@@ -120,7 +159,7 @@ class ReferenceEngine:
                 raise errors.unknown_queue(target)
         for s in queue.skills:
             self.add_skill(s)
-        self._queues[queue.name] = _Queue(queue)
+        self._queues[queue.name] = _Queue(queue, len(self._queues), self._now, self.patience_window)
 
     @property
     def skills(self) -> Tuple[str, ...]:
@@ -134,10 +173,13 @@ class ReferenceEngine:
     def _requirements(self, c: _Call) -> Tuple[Tuple[str, int], ...]:
         return merge_requirements(c.queue.steps[c.step][1], c.extra)
 
-    def _eligible(self, a: _Agent, c: _Call) -> bool:
-        if a.queues is not None and c.queue.name not in a.queues:
+    def _eligible_req(self, a: _Agent, q: _Queue, req: Tuple[Tuple[str, int], ...]) -> bool:
+        if a.queues is not None and q.name not in a.queues:
             return False
-        return all(a.skills.get(s, 0) >= lvl for s, lvl in self._requirements(c))
+        return all(a.skills.get(s, 0) >= lvl for s, lvl in req)
+
+    def _eligible(self, a: _Agent, c: _Call) -> bool:
+        return self._eligible_req(a, c.queue, self._requirements(c))
 
     def _eff_priority(self, c: _Call, now: float) -> int:
         ageing = c.queue.policy.ageing
@@ -146,14 +188,15 @@ class ReferenceEngine:
         return min(9, c.priority + int(math.floor((now - c.entry) / ageing)))
 
     def _deadline(self, c: _Call) -> Optional[float]:
-        """Offset of the next time event of a waiting call, and whether it is the max-wait exit."""
         nxt = self._next_offset(c)
         return None if nxt is None else c.entry + nxt[0]
 
     def _next_offset(self, c: _Call) -> Optional[Tuple[float, bool]]:
+        """Offset of the next time event of a call in line, and whether it is the max-wait exit
+        (call-backs in line do not exit at max wait: nobody is on the line)."""
         steps = c.queue.steps
         step_off = steps[c.step + 1][0] if c.step + 1 < len(steps) else None
-        mw = c.queue.policy.max_wait
+        mw = None if c.virtual else c.queue.policy.max_wait
         if mw is not None and (step_off is None or mw <= step_off):
             return (mw, True)
         if step_off is None:
@@ -188,20 +231,45 @@ class ReferenceEngine:
         return (a.key, a.seq)
 
     def _call_rank(self, c: _Call, now: float) -> Tuple[Any, ...]:
-        return (-self._eff_priority(c, now), c.entry, c.seq)
+        p = self._eff_priority(c, now)
+        if self.call_choice == "service_level":
+            return (-p, -((now - c.entry) / c.queue.policy.service_level[1]), c.seq)
+        if self.call_choice == "cmu_theta":
+            q = c.queue
+            return (-(q.policy.cost * (p + 1) * q.mu() / q.theta(c.priority)), c.entry, c.seq)
+        return (-p, c.entry, c.seq)
+
+    def _observe(self, c: _Call, now: float, abandoned: bool) -> None:
+        """A wait in queue ends: an abandonment, or a censored patience observation."""
+        if c.virtual:
+            return
+        q = c.queue
+        w = now - c.entry
+        q.abandons[c.priority] += 1 if abandoned else 0
+        q.exposure[c.priority] += w
+        q.observations[c.priority] += 1
+        if self.patience_window:
+            q.samples.append((w, abandoned))
 
     def _assign(self, c: _Call, a: _Agent, now: float, out: List[Any]) -> None:
-        assert a.state == "available" and c.state == "waiting" and self._eligible(a, c)
+        assert a.state == "available" and c.state in _IN_LINE and self._eligible(a, c)
         self._set_state(a, "reserved", now)
         self._offers += 1
         a.last_offered = self._offers
         a.call = c
-        c.state = "offered"
         c.agent = a
-        out.append(Assign(c.id, a.id, c.queue.name, now - c.arrival))
+        c.queue.les = now - c.entry
+        if c.virtual:
+            c.state = "dialing_back"
+            c.attempts += 1
+            c.queue.callbacks["dialled"] += 1
+            out.append(DialBack(c.id, a.id, c.queue.name, c.attempts))
+        else:
+            c.state = "offered"
+            out.append(Assign(c.id, a.id, c.queue.name, now - c.arrival))
 
     def _dispatch_call(self, c: _Call, now: float, out: List[Any]) -> None:
-        """A call (waiting) looks for the best idle eligible agent."""
+        """A call in line looks for the best idle eligible agent."""
         best = None
         for a in self._agents.values():
             if a.state == "available" and self._eligible(a, c):
@@ -211,13 +279,13 @@ class ReferenceEngine:
             self._assign(c, best, now, out)
 
     def _make_available(self, a: _Agent, now: float, out: List[Any]) -> None:
-        """An agent becomes free: it takes the best eligible waiting call, or idles."""
+        """An agent becomes free: it takes the best eligible call in line, or idles."""
         self._set_state(a, "available", now)
         a.call = None
         a.key = self._idle_key(a, now)
         best = None
         for c in self._calls.values():
-            if c.state == "waiting" and self._eligible(a, c):
+            if c.state in _IN_LINE and self._eligible(a, c):
                 if best is None or self._call_rank(c, now) < self._call_rank(best, now):
                     best = c
         if best is not None:
@@ -225,9 +293,10 @@ class ReferenceEngine:
 
     def _requeue(self, c: _Call, now: float, out: List[Any]) -> None:
         """Back to its line at its old rank.  Deadlines that passed while it
-        rang (step changes, overflow, max wait) take effect now, in order."""
-        c.state = "waiting"
+        was out of line (step changes, overflow, max wait) take effect now, in order."""
+        c.state = "callback_pending" if c.virtual else "waiting"
         c.agent = None
+        c.timer = None
         while True:
             d = self._deadline(c)
             if d is None or d > now:
@@ -239,60 +308,159 @@ class ReferenceEngine:
     def _end_call(self, c: _Call) -> None:
         del self._calls[c.id]
 
+    # ------------------------------------------------------------ estimates
+    def _staffed_eligible(self, q: _Queue, req: Tuple[Tuple[str, int], ...]) -> int:
+        return sum(1 for a in self._agents.values() if a.state in _STAFFED and self._eligible_req(a, q, req))
+
+    def _ahead_of_new(self, q: _Queue, prio: int, now: float, exclude: Any = None) -> int:
+        return sum(1 for c in self._calls.values()
+                   if c.state in _IN_LINE and c.queue is q and c is not exclude and self._eff_priority(c, now) >= prio)
+
+    def _estimate(self, q: _Queue, k: int, req: Tuple[Tuple[str, int], ...], now: float) -> WaitEstimate:
+        s = self._staffed_eligible(q, req)
+        mu = q.mu()
+        theta = q.theta()
+        ewt = ql_sum(s * mu, theta, k) if s > 0 else math.inf
+        hol = 0.0
+        for c in self._calls.values():
+            if c.state in _IN_LINE and c.queue is q and now - c.entry > hol:
+                hol = now - c.entry
+        return WaitEstimate(ewt, k + 1, s, mu, theta, hol, q.les)
+
+    def estimate_wait(self, queue: str, priority: Optional[int] = None, requirements: Any = None) -> WaitEstimate:
+        """Predicted wait for a caller who would join ``queue`` now."""
+        q = self._queue(queue)
+        prio = q.policy.priority if priority is None else check_priority(priority)
+        extra = call_requirements(requirements, self._skills)
+        req = merge_requirements(q.steps[0][1], extra)
+        return self._estimate(q, self._ahead_of_new(q, prio, self._now), req, self._now)
+
+    def call_wait(self, call: Any) -> WaitEstimate:
+        """Predicted remaining wait of a call in line (its place counted in priority-then-FIFO order)."""
+        c = self._call(call)
+        if c.state not in _IN_LINE:
+            raise errors.bad_state("call", call, c.state, "estimate the wait of")
+        now = self._now
+        key = (-self._eff_priority(c, now), c.entry, c.seq)
+        k = sum(1 for o in self._calls.values() if o.state in _IN_LINE and o.queue is c.queue
+                and (-self._eff_priority(o, now), o.entry, o.seq) < key)
+        return self._estimate(c.queue, k, self._requirements(c), now)
+
+    def patience(self, queue: str, priority: Optional[int] = None) -> PatienceEstimate:
+        q = self._queue(queue)
+        if priority is None:
+            ab, ob, ex = 0, 0, 0.0
+            for p in range(NPRIO):
+                ab += q.abandons[p]
+                ob += q.observations[p]
+                ex += q.exposure[p]
+        else:
+            p = check_priority(priority)
+            ab, ob, ex = q.abandons[p], q.observations[p], q.exposure[p]
+        return exponential_mle(ab, ob, ex, q.policy.expected_patience)
+
+    def patience_samples(self, queue: str) -> List[Tuple[float, bool]]:
+        return list(self._queue(queue).samples)
+
+    def _on_join(self, c: _Call, now: float, out: List[Any]) -> None:
+        q = c.queue
+        pol = q.policy
+        if not (pol.announce_on_join or pol.callback_threshold is not None or pol.callback_risk is not None):
+            return
+        est = self._estimate(q, self._ahead_of_new(q, c.priority, now, exclude=c), self._requirements(c), now)
+        if pol.announce_on_join:
+            out.append(Announce(c.id, q.name, est.position, est.ewt))
+        if (pol.callback_threshold is not None and est.ewt > pol.callback_threshold) or \
+                (pol.callback_risk is not None and abandon_probability(est.abandon_rate, est.ewt) > pol.callback_risk):
+            q.callbacks["offered"] += 1
+            out.append(OfferCallback(c.id, q.name, est.ewt))
+
+    def _tick(self, q: _Queue, t: float, out: List[Any]) -> None:
+        """Periodic announcement: every live caller of the queue hears its place and wait."""
+        line = sorted((c for c in self._calls.values() if c.state in _IN_LINE and c.queue is q),
+                      key=lambda c: (-self._eff_priority(c, t), c.entry, c.seq))
+        for k, c in enumerate(line):
+            if not c.virtual:
+                est = self._estimate(q, k, self._requirements(c), t)
+                out.append(Announce(c.id, q.name, k + 1, est.ewt))
+        q.next_tick = t + q.policy.announce_every
+
     # ------------------------------------------------------------ time
+    def _events(self, now: Optional[float]):
+        """All timed events (time, kind, seq, object); kind orders ties: agent timers,
+        call deadlines, call timers (call-back retry, scheduled), announcement ticks."""
+        for a in self._agents.values():
+            if a.timer is not None:
+                yield (a.timer, 0, a.seq, a)
+        for c in self._calls.values():
+            if c.state in _IN_LINE:
+                d = self._deadline(c)
+                if d is not None:
+                    yield (d, 1, c.seq, c)
+            elif c.timer is not None:
+                yield (c.timer, 2, c.seq, c)
+        for q in self._queues.values():
+            if q.next_tick is not None:
+                yield (q.next_tick, 3, q.index, q)
+
     def next_deadline(self) -> Optional[float]:
         best = None
-        for a in self._agents.values():
-            if a.timer is not None and (best is None or a.timer < best):
-                best = a.timer
-        for c in self._calls.values():
-            if c.state == "waiting":
-                d = self._deadline(c)
-                if d is not None and (best is None or d < best):
-                    best = d
+        for ev in self._events(None):
+            if best is None or ev[0] < best:
+                best = ev[0]
         return best
 
     def _run_due(self, now: float) -> None:
         out = self._pending
         while True:
             ev = None
-            for a in self._agents.values():
-                if a.timer is not None and a.timer <= now:
-                    k = (a.timer, 0, a.seq)
-                    if ev is None or k < ev[0]:
-                        ev = (k, a)
-            for c in self._calls.values():
-                if c.state == "waiting":
-                    d = self._deadline(c)
-                    if d is not None and d <= now:
-                        k = (d, 1, c.seq)
-                        if ev is None or k < ev[0]:
-                            ev = (k, c)
+            for e in self._events(now):
+                if e[0] <= now and (ev is None or e[:3] < ev[:3]):
+                    ev = e
             if ev is None:
                 break
-            (t, kind, _), obj = ev
+            t, kind, _, obj = ev
             self._now = t
             if kind == 0:
                 self._make_available(obj, t, out)
+            elif kind == 1:
+                if self._apply_deadline(obj, t, out):
+                    self._dispatch_call(obj, t, out)
+            elif kind == 2:
+                self._call_timer(obj, t, out)
             else:
-                self._call_deadline(obj, t, out)
+                self._tick(obj, t, out)
         self._now = now
 
-    def _call_deadline(self, c: _Call, t: float, out: List[Any]) -> None:
-        if self._apply_deadline(c, t, out):
-            self._dispatch_call(c, t, out)
+    def _call_timer(self, c: _Call, t: float, out: List[Any]) -> None:
+        if c.state == "scheduled":
+            self._enter_scheduled(c, t, out)
+        else:  # callback_retry: back in line at its old rank
+            self._requeue(c, t, out)
+
+    def _enter_scheduled(self, c: _Call, t: float, out: List[Any]) -> None:
+        q = c.queue
+        c.state = "callback_pending"
+        c.timer = None
+        c.entry = t
+        c.arrival = t
+        c.priority = min(9, c.priority + q.policy.scheduled_boost)
+        q.counters["entered"] += 1
+        self._dispatch_call(c, t, out)
 
     def _apply_deadline(self, c: _Call, t: float, out: List[Any]) -> bool:
-        """Apply a waiting call's next time event; False if the call left."""
+        """Apply the next time event of a call in line; False if the call left."""
         off, is_exit = self._next_offset(c)  # type: ignore[misc]
         q = c.queue
         if is_exit:
+            self._observe(c, t, False)
             q.counters["exited"] += 1
             self._end_call(c)
             out.append(Exit(c.id, q.name, "max_wait"))
             return False
         step = q.steps[c.step + 1]
         if step[2] is not None:  # overflow
+            self._observe(c, t, False)
             target = self._queues[step[2]]
             q.counters["overflowed"] += 1
             c.queue = target
@@ -384,13 +552,16 @@ class ReferenceEngine:
         except (KeyError, TypeError):
             raise errors.unknown_call(call) from None
 
+    def _queue(self, queue: Any) -> _Queue:
+        try:
+            return self._queues[queue]
+        except (KeyError, TypeError):
+            raise errors.unknown_queue(queue) from None
+
     def enqueue(self, call: Any, queue: str, now: float, priority: Optional[int] = None,
                 requirements: Any = None) -> List[Any]:
         t = self._begin(now)
-        try:
-            q = self._queues[queue]
-        except (KeyError, TypeError):
-            raise errors.unknown_queue(queue) from None
+        q = self._queue(queue)
         prio = q.policy.priority if priority is None else check_priority(priority)
         extra = call_requirements(requirements, self._skills)
         check_id("call", call)
@@ -402,33 +573,104 @@ class ReferenceEngine:
         q.counters["entered"] += 1
         out: List[Any] = []
         self._dispatch_call(c, t, out)
+        if c.state == "waiting":
+            self._on_join(c, t, out)
         return self._finish(out)
+
+    def schedule_callback(self, call: Any, queue: str, at: float, now: float, priority: Optional[int] = None,
+                          requirements: Any = None) -> List[Any]:
+        t = self._begin(now)
+        q = self._queue(queue)
+        at_t = check_at(at, t)
+        prio = q.policy.priority if priority is None else check_priority(priority)
+        extra = call_requirements(requirements, self._skills)
+        check_id("call", call)
+        if call in self._calls:
+            raise errors.duplicate_call(call)
+        self._call_seq += 1
+        c = _Call(call, self._call_seq, q, prio, extra, t)
+        c.virtual = True
+        c.state = "scheduled"
+        c.timer = at_t
+        self._calls[call] = c
+        q.callbacks["scheduled"] += 1
+        out: List[Any] = []
+        if at_t <= t:
+            self._enter_scheduled(c, t, out)
+        return self._finish(out)
+
+    def accept_callback(self, call: Any, now: float) -> List[Any]:
+        t = self._begin(now)
+        c = self._call(call)
+        if c.state != "waiting":
+            raise errors.bad_state("call", call, c.state, "accept a call-back for")
+        self._observe(c, t, False)
+        c.virtual = True
+        c.state = "callback_pending"
+        c.queue.callbacks["accepted"] += 1
+        return self._finish([])
 
     def answer(self, call: Any, now: float) -> List[Any]:
         t = self._begin(now)
         c = self._call(call)
         if c.state != "offered":
             raise errors.bad_state("call", call, c.state, "answer")
+        self._connect(c, t)
+        self._observe(c, t, False)
+        return self._finish([])
+
+    def _connect(self, c: _Call, t: float) -> None:
         a = c.agent
         assert a is not None
         c.state = "connected"
+        c.answered_at = t
         self._set_state(a, "busy", t)
         a.call = c
         a.answered += 1
         c.queue.counters["answered"] += 1
+
+    def callback_answered(self, call: Any, now: float) -> List[Any]:
+        t = self._begin(now)
+        c = self._call(call)
+        if c.state != "dialing_back":
+            raise errors.bad_state("call", call, c.state, "report an answered call-back for")
+        self._connect(c, t)
+        c.queue.callbacks["reached"] += 1
         return self._finish([])
 
-    def _release_offer(self, call: Any, action: str, t: float) -> Tuple[_Call, _Agent]:
+    def callback_failed(self, call: Any, now: float) -> List[Any]:
+        t = self._begin(now)
         c = self._call(call)
-        if c.state != "offered":
+        if c.state != "dialing_back":
+            raise errors.bad_state("call", call, c.state, "report a failed call-back for")
+        a = c.agent
+        assert a is not None
+        q = c.queue
+        out: List[Any] = []
+        if c.attempts >= q.policy.callback_attempts:
+            q.callbacks["failed"] += 1
+            self._end_call(c)
+            out.append(Exit(c.id, q.name, "callback_failed"))
+        else:
+            c.state = "callback_retry"
+            c.agent = None
+            c.timer = t + q.policy.callback_retry_delay
+        self._make_available(a, t, out)
+        return self._finish(out)
+
+    def _release_offer(self, call: Any, action: str) -> Tuple[_Call, _Agent]:
+        c = self._call(call)
+        if c.state not in ("offered", "dialing_back"):
             raise errors.bad_state("call", call, c.state, action)
         a = c.agent
         assert a is not None
+        if c.state == "dialing_back":
+            c.attempts -= 1   # the agent failed, the caller was not dialled
         return c, a
 
     def ring_no_answer(self, call: Any, now: float) -> List[Any]:
         t = self._begin(now)
-        c, a = self._release_offer(call, "report ring-no-answer for", t)
+        c, a = self._release_offer(call, "report ring-no-answer for")
         out: List[Any] = []
         self._set_state(a, "paused", t, "ring_no_answer")
         a.call = None
@@ -439,7 +681,7 @@ class ReferenceEngine:
 
     def reject(self, call: Any, now: float) -> List[Any]:
         t = self._begin(now)
-        c, a = self._release_offer(call, "reject", t)
+        c, a = self._release_offer(call, "reject")
         out: List[Any] = []
         self._set_state(a, "paused", t, "rejected")
         a.call = None
@@ -456,10 +698,14 @@ class ReferenceEngine:
     def abandon(self, call: Any, now: float) -> List[Any]:
         t = self._begin(now)
         c = self._call(call)
-        if c.state not in ("waiting", "offered"):
+        if c.state not in ("waiting", "offered", "callback_pending", "callback_retry", "scheduled"):
             raise errors.bad_state("call", call, c.state, "abandon")
         out: List[Any] = []
-        c.queue.counters["abandoned"] += 1
+        if c.virtual:
+            c.queue.callbacks["cancelled"] += 1
+        else:
+            c.queue.counters["abandoned"] += 1
+            self._observe(c, t, True)
         self._end_call(c)
         if c.state == "offered":
             a = c.agent
@@ -474,9 +720,12 @@ class ReferenceEngine:
             raise errors.bad_state("call", call, c.state, "complete")
         a = c.agent
         assert a is not None
+        q = c.queue
+        q.n_talk += 1
+        q.talk_sum += t - c.answered_at
         self._end_call(c)
         out: List[Any] = []
-        wrap = c.queue.policy.wrap_up
+        wrap = q.policy.wrap_up
         if wrap > 0:
             self._set_state(a, "wrap_up", t)
             a.call = None
@@ -501,10 +750,14 @@ class ReferenceEngine:
             for a in self._agents.values():
                 if a.queues is None or name in a.queues:
                     by_state[a.state] += 1
+            cb = dict(q.callbacks)
+            cb["pending"] = sum(1 for c in self._calls.values()
+                                if c.virtual and c.queue is q and c.state != "connected")
             queues[name] = dict(
                 waiting=len(waiting),
                 oldest_wait=max((now - c.entry for c in waiting), default=0.0),
                 agents=by_state,
+                callbacks=cb,
                 **q.counters,
             )
         agents = {}

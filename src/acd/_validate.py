@@ -99,3 +99,23 @@ def merge_requirements(a: Tuple[Tuple[str, int], ...], b: Tuple[Tuple[str, int],
         if d.get(k, 0) < v:
             d[k] = v
     return tuple(sorted(d.items()))
+
+
+def check_call_choice(choice: object) -> str:
+    from .policy import CALL_CHOICES
+    if choice not in CALL_CHOICES:
+        raise InvalidInput(f"call_choice must be one of {CALL_CHOICES!r}, got {choice!r}")
+    return choice  # type: ignore[return-value]
+
+
+def check_window(window: object) -> int:
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 10_000_000:
+        raise InvalidInput(f"patience_window must be an int in 0..10000000, got {window!r}")
+    return window
+
+
+def check_at(at: object, now: float) -> float:
+    """Time slot of a scheduled call-back: a finite time not before now."""
+    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or at < now:
+        raise InvalidInput(f"at must be a finite time not before now ({now!r}), got {at!r}")
+    return float(at)

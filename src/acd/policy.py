@@ -10,12 +10,12 @@ trust them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterable, Mapping, Optional, Tuple
 
 from .errors import InvalidInput
 
-__all__ = ("RoutingStep", "Queue", "AGENT_STRATEGIES", "RNA_ACTIONS", "check_level",
+__all__ = ("RoutingStep", "Queue", "AGENT_STRATEGIES", "RNA_ACTIONS", "CALL_CHOICES", "check_level",
            "check_requirements", "check_skills", "check_priority", "check_name")
 
 #: agent choice when a call can go to several idle agents
@@ -30,6 +30,13 @@ AGENT_STRATEGIES = (
 
 #: what happens to an agent whose phone rang without answer
 RNA_ACTIONS = ("pause", "ready")
+
+#: how a freed agent chooses among the waiting calls it can take
+CALL_CHOICES = (
+    "priority_fifo",   # highest (aged) priority, then first come first served
+    "service_level",   # highest priority, then the call furthest into its queue's SL target (wait / target)
+    "cmu_theta",       # highest c*mu/theta index of its class (Atar, Giat & Shimkin 2010), then FIFO
+)
 
 MAX_LEVEL = 10
 MAX_PRIORITY = 9
@@ -125,6 +132,24 @@ class Queue:
     ``ageing`` seconds of waiting raise a call's priority by one (up to 9).
     ``max_wait``: after that many seconds in this queue a waiting call exits
     (``Exit(call, queue, "max_wait")``); the dialplan decides what follows.
+
+    Abandonment and call-back (see docs/engine.md):
+
+    * ``cost``: weight of an abandoned call of this queue in the ``cmu_theta``
+      call choice (a class's cost is ``cost * (priority + 1)``).
+    * ``expected_handle_time`` / ``expected_patience``: priors (seconds) of the
+      online service-rate and abandonment-rate estimates, each worth one
+      observation.
+    * ``announce_on_join``: ``Announce(call, position, ewt)`` when a caller
+      joins and no agent takes it at once; ``announce_every``: every so many
+      seconds, an ``Announce`` for every caller waiting in the queue.
+    * ``callback_threshold``: offer a call-back (``OfferCallback``) to a
+      joining caller whose estimated wait exceeds it; ``callback_risk``: or
+      whose predicted probability of abandoning exceeds it.
+    * ``callback_retry_delay`` / ``callback_attempts``: a dial-back that fails
+      is retried after the delay, up to that many attempts in all.
+    * ``scheduled_boost``: priority added to a scheduled call-back when its
+      slot comes.
     """
 
     name: str
@@ -134,6 +159,16 @@ class Queue:
     wrap_up: float = 0.0
     max_wait: Optional[float] = None
     ageing: Optional[float] = None
+    cost: float = 1.0
+    expected_handle_time: float = 300.0
+    expected_patience: float = 180.0
+    announce_on_join: bool = False
+    announce_every: Optional[float] = None
+    callback_threshold: Optional[float] = None
+    callback_risk: Optional[float] = None
+    callback_retry_delay: float = 120.0
+    callback_attempts: int = 3
+    scheduled_boost: int = 1
 
     def __post_init__(self) -> None:
         check_name("queue name", self.name)
@@ -169,6 +204,29 @@ class Queue:
         object.__setattr__(self, "max_wait", _check_seconds("max_wait", self.max_wait, allow_none=True,
                                                             positive=True))
         object.__setattr__(self, "ageing", _check_seconds("ageing", self.ageing, allow_none=True, positive=True))
+        if isinstance(self.cost, bool) or not isinstance(self.cost, (int, float)) or not math.isfinite(self.cost) \
+                or self.cost <= 0:
+            raise InvalidInput(f"cost must be a positive finite number, got {self.cost!r}")
+        object.__setattr__(self, "cost", float(self.cost))
+        for name in ("expected_handle_time", "expected_patience", "callback_retry_delay"):
+            object.__setattr__(self, name, _check_seconds(name, getattr(self, name), positive=True))
+        if not isinstance(self.announce_on_join, bool):
+            raise InvalidInput(f"announce_on_join must be a bool, got {self.announce_on_join!r}")
+        object.__setattr__(self, "announce_every", _check_seconds("announce_every", self.announce_every,
+                                                                  allow_none=True, positive=True))
+        object.__setattr__(self, "callback_threshold", _check_seconds("callback_threshold", self.callback_threshold,
+                                                                      allow_none=True))
+        r = self.callback_risk
+        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 <= r < 1):
+            raise InvalidInput(f"callback_risk must be a probability in [0, 1) or None, got {r!r}")
+        if r is not None:
+            object.__setattr__(self, "callback_risk", float(r))
+        a = self.callback_attempts
+        if isinstance(a, bool) or not isinstance(a, int) or not 1 <= a <= 20:
+            raise InvalidInput(f"callback_attempts must be an int in 1..20, got {a!r}")
+        b = self.scheduled_boost
+        if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= MAX_PRIORITY:
+            raise InvalidInput(f"scheduled_boost must be an int in 0..{MAX_PRIORITY}, got {b!r}")
 
     @property
     def skills(self) -> Tuple[str, ...]:
@@ -199,7 +257,7 @@ def queue_from_dict(d: Mapping[str, object]) -> Queue:
         d["steps"] = tuple(steps)
     if "service_level" in d and isinstance(d["service_level"], list):
         d["service_level"] = tuple(d["service_level"])
-    known = {"name", "steps", "priority", "service_level", "wrap_up", "max_wait", "ageing"}
+    known = {f.name for f in fields(Queue)}
     unknown = set(d) - known
     if unknown:
         raise InvalidInput(f"unknown queue field(s) {sorted(unknown)!r}")

@@ -1,0 +1,1 @@
+"""Adapters that connect the engine to telephony systems (Asterisk first)."""

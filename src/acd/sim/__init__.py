@@ -1,0 +1,39 @@
+"""Discrete-event simulator driving the real :class:`acd.Engine`.
+
+    from acd.sim import load_scenario, simulate
+    sc = load_scenario("src/acd/data/public_agency.toml")
+    res = simulate(sc, seed=1)
+    res.records           # one acd.kpi.CALL_RECORD row per call
+    res.summary()         # acd.kpi.summary with the scenario's targets
+
+A :class:`Scenario` (TOML or dataclasses) describes queues, call types and
+their mix, caller segments, time-varying Poisson arrivals per interval,
+service and patience distributions, ring time, agent groups with skills,
+shifts and pauses, and the call-back (virtual hold) offer.
+"""
+
+from .dists import Dist, dist_from_spec
+from .scenario import (AgentGroup, Callback, CallType, Pause, Scenario, Segment, Targets, bundled_scenario,
+                       format_clock, load_scenario, parse_clock, scenario_from_dict)
+from .simulator import CallbackPolicy, SimResult, VirtualHold, simulate
+
+__all__ = (
+    "Scenario",
+    "CallType",
+    "Segment",
+    "AgentGroup",
+    "Pause",
+    "Callback",
+    "Targets",
+    "Dist",
+    "dist_from_spec",
+    "load_scenario",
+    "scenario_from_dict",
+    "bundled_scenario",
+    "parse_clock",
+    "format_clock",
+    "simulate",
+    "SimResult",
+    "CallbackPolicy",
+    "VirtualHold",
+)
