@@ -239,6 +239,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         assert self.core.snapshot() == self.ref.snapshot()
         assert self.core.next_deadline() == self.ref.next_deadline()
         assert self.core.waiting_count() == self.ref.waiting_count()
+        assert self.core.calls() == self.ref.calls()
         for a in AGENTS:
             assert self.core.agent_state(a) == self.ref.agent_state(a)
         for c in self.ref._calls:

@@ -1897,6 +1897,11 @@ cdef class Engine:
         """Number of callers waiting on the line for an agent (call-backs not included)."""
         return self._waiting
 
+    def calls(self):
+        """Every live call and its state, ``{call: state}`` (e.g. to reconcile with the PBX after a restart)."""
+        return {ident: _CALL_STATE_NAMES[self._calls[<int32_t>slot].state]
+                for ident, slot in self._call_slots.items()}
+
     # ------------------------------------------------------------ bulk replay
 
     def replay(self, commands):

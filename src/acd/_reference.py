@@ -737,6 +737,9 @@ class ReferenceEngine:
     def call_state(self, call: Any) -> str:
         return self._call(call).state
 
+    def calls(self) -> Dict[Any, str]:
+        return {ident: c.state for ident, c in self._calls.items()}
+
     def waiting_count(self) -> int:
         return sum(1 for c in self._calls.values() if c.state == "waiting")
 
