@@ -18,3 +18,6 @@ REFERENCE_EVENTS = 2_000
 
 def peak(waiting):
     return peak_load(SEED, waiting=waiting, **PEAK)
+
+# call-back / announcement features on (appended: issue 3)
+CALLBACK_WAITING = 20_000
