@@ -35,3 +35,27 @@ def test_replay_counts_decisions():
     stream = driver.record(500)
     fresh, _ = load.build(acd.Engine)
     assert replay(fresh, stream) == len(load.build(acd.Engine)[0].replay(stream))
+
+
+def test_growth_of_groups_buckets_and_skills_matches_oracle():
+    """More than 64 profiles and buckets and 16 skills: the bitset and level tables regrow."""
+    load = peak_load(5, agents=150, skills=20, queues=12, waiting=400, wrap_up=3.0, dt=0.05)
+    engine, driver = load.build(acd.Engine)
+    stream = driver.record(3000)
+    core, _ = load.build(acd.Engine)
+    ref, _ = load.build(ReferenceEngine)
+    assert core.replay(stream) == [d for c in stream for d in getattr(ref, c[0])(*c[1:])]
+    assert core.snapshot() == ref.snapshot()
+
+
+@pytest.mark.parametrize("cls", [acd.Engine, ReferenceEngine])
+def test_skills_declared_after_logins(cls):
+    e = cls()
+    e.add_queue(acd.Queue("q", steps=(acd.RoutingStep(0, {"s0": 1}),)))
+    e.login("early", {"s0": 2}, 0.0)
+    for i in range(1, 40):
+        e.add_skill(f"s{i}")
+    e.add_queue(acd.Queue("late", steps=(acd.RoutingStep(0, {"s39": 5}),)))
+    e.login("late-agent", {"s39": 7, "s0": 1}, 1.0)
+    out = e.enqueue("c1", "late", 2.0) + e.enqueue("c2", "q", 3.0)
+    assert [(d.call, d.agent) for d in out] == [("c1", "late-agent"), ("c2", "early")]
