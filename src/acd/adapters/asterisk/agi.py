@@ -76,8 +76,8 @@ dispatcher -> script
 
 * ``{"op": "command", "name": "STREAM FILE", "args": ["welcome", ""]}`` --
   the script sends it to Asterisk and answers with exactly one ``reply``;
-* last: ``{"op": "end", "status": "OK"}`` (or ``"ERROR"``); the script exits
-  with status 0 (1 for ``ERROR``).
+* last: ``{"op": "end", "status": "OK"}`` (or ``"HANGUP"``, ``"ERROR"``); the
+  script exits with status 0 (1 for ``ERROR``).
 
 Closing the socket means the other side is gone: the dispatcher treats it as a
 hang-up, the script as a lost dispatcher.  If the dispatcher cannot be reached
@@ -104,7 +104,7 @@ import socket
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Final, Union
+from typing import IO, Any, Callable, Final, TypeVar, Union
 from urllib.parse import parse_qsl, urlsplit
 
 from acd.errors import AcdError, InvalidInput, ProtocolError
@@ -165,6 +165,8 @@ DEFAULT_SOCKET_PATH: Final = "/run/acd/agi.sock"
 DEFAULT_COMMAND_TIMEOUT: Final = 3600.0
 """Seconds to wait for a reply; long because EXEC (Dial, MusicOnHold) may last."""
 RELAY_VERSION: Final = 1
+HANGUP_GRACE: Final = 60.0
+"""Seconds the classic script still waits for the dispatcher after a hang-up."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
@@ -208,7 +210,7 @@ class AGICommandFailed(AGIError):
 
 
 class AGITimeout(AGIError, TimeoutError):
-    """No reply within the session's command timeout; the session is closed."""
+    """No reply within the session's command timeout; the session is unusable after it."""
 
 
 # ------------------------------------------------------------------- commands
@@ -460,6 +462,8 @@ class ReplyParser:
             raise ProtocolError(f"malformed AGI reply line: {_short(text)!r}")
         code = int(m.group(1))
         if m.group(2) == "-":
+            if code != 520:  # only usage help is ever sent on several lines
+                raise ProtocolError(f"unexpected multi-line {code} reply: {_short(text)!r}")
             self._body, self._code, self._head = [], code, m.group(3)
             return None
         return _single_reply(code, m.group(3))
@@ -467,15 +471,15 @@ class ReplyParser:
     def _feed_body(self, text: str) -> AGIReply | None:
         body = self._body
         assert body is not None
-        if text.startswith(f"{self._code} "):
+        if text.startswith("520 "):
             pass
-        elif self._code == 520 and text.endswith(_USAGE_END):
+        elif text.endswith(_USAGE_END):
             # Some usage texts lack a final newline, gluing the end marker on.
             body.append(text[: -len(_USAGE_END)])
         else:
             if len(body) >= self.max_body_lines:
                 self._body = None
-                raise ProtocolError(f"multi-line {self._code} reply longer than {self.max_body_lines} lines")
+                raise ProtocolError(f"multi-line 520 reply longer than {self.max_body_lines} lines")
             body.append(text)
             return None
         self._body = None
@@ -919,22 +923,26 @@ def _plain_int(name: str, value: object, lo: int, hi: int) -> int:
     return value
 
 
+_T = TypeVar("_T")
+_Step = tuple[Command, Callable[[Command, AGIReply, bool], _T]]
+
+
 class _Helpers:
     """Build (command, interpreter) pairs for the helper methods of both front ends."""
 
     @staticmethod
-    def answer() -> tuple[Command, Any]:
+    def answer() -> _Step[int]:
         return Command("ANSWER"), _ok_int
 
     @staticmethod
-    def stream_file(filename: str, escape_digits: str, offset: int | None) -> tuple[Command, Any]:
+    def stream_file(filename: str, escape_digits: str, offset: int | None) -> _Step[str | None]:
         args: list[str | int] = [_text("filename", filename), _escape(escape_digits)]
         if offset is not None:
             args.append(_plain_int("offset", offset, 0, 2**31 - 1))
         return Command.build("STREAM FILE", *args), _digit
 
     @staticmethod
-    def say_number(number: int, escape_digits: str, gender: str | None) -> tuple[Command, Any]:
+    def say_number(number: int, escape_digits: str, gender: str | None) -> _Step[str | None]:
         args: list[str | int] = [_plain_int("number", number, -(2**31), 2**31 - 1), _escape(escape_digits)]
         if gender is not None:
             if gender not in ("f", "m", "c", "n"):
@@ -943,7 +951,7 @@ class _Helpers:
         return Command.build("SAY NUMBER", *args), _digit
 
     @staticmethod
-    def get_data(prompt: str, timeout: float | None, max_digits: int | None) -> tuple[Command, Any]:
+    def get_data(prompt: str, timeout: float | None, max_digits: int | None) -> _Step[str]:
         args: list[str | int] = [_text("prompt", prompt)]
         # 0 ms lets Asterisk use its default digit timeout.
         args.append(_ms("timeout", timeout, none_as=0))
@@ -952,26 +960,26 @@ class _Helpers:
         return Command.build("GET DATA", *args), _get_data_result
 
     @staticmethod
-    def wait_for_digit(timeout: float | None) -> tuple[Command, Any]:
+    def wait_for_digit(timeout: float | None) -> _Step[str | None]:
         return Command.build("WAIT FOR DIGIT", _ms("timeout", timeout, none_as=-1)), _digit
 
     @staticmethod
-    def set_variable(name: str, value: str | int) -> tuple[Command, Any]:
+    def set_variable(name: str, value: str | int) -> _Step[None]:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise InvalidInput(f"variable value must be a str or an int, got {value!r}")
         return Command.build("SET VARIABLE", _variable_name(name), value), _none
 
     @staticmethod
-    def get_variable(name: str) -> tuple[Command, Any]:
+    def get_variable(name: str) -> _Step[str | None]:
         return Command.build("GET VARIABLE", _variable_name(name)), _get_variable_result
 
     @staticmethod
-    def verbose(message: str, level: int) -> tuple[Command, Any]:
+    def verbose(message: str, level: int) -> _Step[None]:
         return Command.build("VERBOSE", _text("message", message, empty=True),
                              _plain_int("level", level, 1, 4)), _none
 
     @staticmethod
-    def exec(application: str, args: tuple[str | int, ...]) -> tuple[Command, Any]:
+    def exec(application: str, args: tuple[str | int, ...]) -> _Step[int]:
         if not isinstance(application, str) or not re.fullmatch(r"[A-Za-z0-9_]{1,64}", application):
             raise InvalidInput(f"application must be a dialplan application name, got {application!r}")
         parts = []
@@ -984,7 +992,7 @@ class _Helpers:
         return Command.build("EXEC", application), _exec_result
 
     @staticmethod
-    def hangup(channel: str | None) -> tuple[Command, Any]:
+    def hangup(channel: str | None) -> _Step[int]:
         if channel is None:
             return Command("HANGUP"), _ok_int
         return Command.build("HANGUP", _text("channel", channel)), _ok_int
@@ -1062,7 +1070,7 @@ class SyncAGISession:
         cmd = Command.build(name, *args)
         return check_reply(cmd, self.transact(cmd))
 
-    def _run(self, pair: tuple[Command, Any]) -> Any:
+    def _run(self, pair: _Step[_T]) -> _T:
         cmd, interpret = pair
         reply = check_reply(cmd, self.transact(cmd))
         return interpret(cmd, reply, self.hung_up)
@@ -1222,9 +1230,9 @@ class AGISession:
             return await asyncio.wait_for(asyncio.shield(fut), timeout)
         except asyncio.TimeoutError:
             message = f"no reply to {command.name} within {timeout:g} s"
+            # The link is out of step now: later commands fail at once.
             self._on_failure(AGITimeout, message)
-            log.warning("%s: %s; closing the session", self.env.channel, message)
-            await self.aclose()
+            log.warning("%s: %s; the session is unusable", self.env.channel, message)
             raise AGITimeout(message) from None
 
     async def transact(self, command: Command, *, timeout: float | None = _DEFAULT) -> AGIReply:
@@ -1254,7 +1262,7 @@ class AGISession:
         cmd = Command.build(name, *args)
         return check_reply(cmd, await self.transact(cmd, timeout=timeout))
 
-    async def _run(self, pair: tuple[Command, Any], timeout: float | None = _DEFAULT) -> Any:
+    async def _run(self, pair: _Step[_T], timeout: float | None = _DEFAULT) -> _T:
         cmd, interpret = pair
         reply = check_reply(cmd, await self.transact(cmd, timeout=timeout))
         return interpret(cmd, reply, self.hung_up)
@@ -1375,13 +1383,17 @@ class StreamAGISession(AGISession):
     async def blind_report(self, lines: list[Command]) -> None:
         if self._writer.is_closing():
             return
+        await self._stop_reader()
         try:
             self._writer.write(b"".join(c.encode() for c in lines))
             await asyncio.wait_for(self._writer.drain(), 2.0)
+            # Let the peer answer before we close, or the close would reset the
+            # connection under its replies (and possibly lose our commands).
+            await asyncio.wait_for(_drain_input(self._reader, len(lines)), 1.0)
         except (OSError, RuntimeError, asyncio.TimeoutError):
             pass
 
-    async def _close_transport(self) -> None:
+    async def _stop_reader(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             try:
@@ -1391,7 +1403,27 @@ class StreamAGISession(AGISession):
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise
+
+    async def _close_transport(self) -> None:
+        await self._stop_reader()
         await _close_writer(self._writer)
+
+
+async def _drain_input(reader: asyncio.StreamReader, replies: int) -> None:
+    """Read and discard input until ``replies`` reply lines (``NNN ...`` or relay
+    JSON) were seen or the input ends, so that closing does not reset the
+    connection under the peer's last replies."""
+    seen = 0
+    tail = b""
+    while seen < replies:
+        chunk = await reader.read(4096)
+        if not chunk:
+            return
+        lines = (tail + chunk).split(b"\n")
+        tail = lines.pop()[-16:]  # only the start of a line matters; keep it bounded
+        for line in lines:
+            if line[:3].isdigit() and line[3:4] == b" " or line.startswith(b"{"):
+                seen += 1
 
 
 async def _close_writer(writer: asyncio.StreamWriter, timeout: float = 2.0) -> None:
@@ -1614,6 +1646,10 @@ class _RelayClient:
             pass
 
     def receive(self) -> dict[str, Any] | None:
+        if self.hangup_sent:
+            # The call is over; a dispatcher that never ends the session must not
+            # leave this process behind forever.
+            self._sock.settimeout(HANGUP_GRACE)
         line = self._rfile.readline(MAX_RELAY_LINE + 2)
         if not line:
             return None
@@ -1656,15 +1692,25 @@ def main(argv: list[str] | None = None, *, stdin: IO[bytes] | None = None, stdou
          install_signal_handlers: bool | None = None) -> int:
     """Run as a classic AGI script: relay this call to the dispatcher.
 
-    Returns the exit status: 0 when the dispatcher ended the session with
-    ``OK``, 1 on any reported error (dispatcher down or lost, bad request,
-    ``ERROR`` from the dispatcher), 2 when even the AGI environment could not
-    be read.  Never raises for protocol or network errors.
+    Returns the exit status: 0 when the dispatcher ended the session (``OK``
+    or ``HANGUP``), 1 on any reported error (dispatcher down or lost, bad
+    request, ``ERROR`` from the dispatcher), 2 when even the AGI environment
+    could not be read.  Errors end up as one line on stderr, never as a
+    traceback.
     """
+    errf = stderr if stderr is not None else sys.stderr
+    try:
+        return _main(argv, stdin, stdout, errf, socket_path, connect_timeout, install_signal_handlers)
+    except Exception as exc:  # a bug: still one clear line for the Asterisk log
+        print(f"acd-agi: INTERNAL: {type(exc).__name__}: {exc}", file=errf)
+        return 1
+
+
+def _main(argv: list[str] | None, stdin: IO[bytes] | None, stdout: IO[bytes] | None, errf: IO[str],
+          socket_path: str | None, connect_timeout: float, install_signal_handlers: bool | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     rfile = stdin if stdin is not None else sys.stdin.buffer
     wfile = stdout if stdout is not None else sys.stdout.buffer
-    errf = stderr if stderr is not None else sys.stderr
     if install_signal_handlers is None:
         install_signal_handlers = stdin is None
     path = socket_path or _parse_argv(argv) or os.environ.get("ACD_AGI_SOCKET") or DEFAULT_SOCKET_PATH
@@ -1726,7 +1772,7 @@ def _relay_loop(agi: SyncAGISession, relay: _RelayClient, env: AGIEnvironment, r
                 return 1
             op = message["op"]
             if op == "end":
-                return 0 if message.get("status") == "OK" else 1
+                return 1 if message.get("status") == "ERROR" else 0
             if op != "command":
                 raise ProtocolError(f"unexpected relay message {op!r}")
             name, args = message.get("name"), message.get("args")

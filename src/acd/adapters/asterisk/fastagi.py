@@ -52,7 +52,7 @@ from acd.errors import AcdError, InvalidInput, ProtocolError
 
 from .agi import (DEFAULT_COMMAND_TIMEOUT, MAX_ENV_LINES, MAX_LINE, MAX_RELAY_LINE, AGIProtocol, AGISession,
                   AGITimeout, ChannelHungUp, RelayAGISession, Route, StreamAGISession, _close_writer,
-                  _encode_relay, error_code, error_commands, parse_route, read_environment, read_relay_hello,
+                  _drain_input, _encode_relay, error_code, error_commands, parse_route, read_environment, read_relay_hello,
                   report_error, validate_route)
 
 __all__ = ("FastAGIServer", "Handler", "ServerStats", "DEFAULT_HOST", "DEFAULT_PORT")
@@ -86,11 +86,12 @@ class FastAGIServer:
 
     ``host``/``port``: TCP listener (``port=None`` disables it; 0 picks a free
     port, see :attr:`port`).  ``unix_path``: also accept classic-AGI relays
-    there.  ``backlog``: listen queue length -- large, because during a burst
-    of calls the kernel drops connections beyond the backlog and Asterisk, which
-    has already sent the call to AGI, then just fails the AGI() step: the
-    default of 100 (or 5 on some stacks) loses calls while everything looks
-    healthy.  ``max_sessions``: concurrent sessions; further calls are answered
+    there.  ``backlog``: listen queue length.  Keep it large: during a burst
+    (a campaign, an outage upstream) many calls reach the AGI() step in the
+    same instant, and connection attempts beyond the backlog are silently
+    dropped by the kernel -- with the usual small defaults (5, or asyncio's
+    100) those calls miss the ACD, Asterisk merely logs a failed AGI and the
+    dialplan carries on, so nothing looks wrong on our side.  ``max_sessions``: concurrent sessions; further calls are answered
     ``ACD_STATUS=ERROR``/``ACD_ERROR=BUSY`` (at most ``max_refusing`` of those
     at once, beyond which connections are simply closed).  ``max_line`` /
     ``max_env_lines`` bound what one peer can make us buffer (the stream reader
@@ -131,7 +132,7 @@ class FastAGIServer:
         self.error_timeout = float(error_timeout)
         self.stats = ServerStats()
         self._routes: dict[str, Handler] = {}
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active = 0
         self._refusing = 0
@@ -188,6 +189,7 @@ class FastAGIServer:
         limit = self.max_line + 2
         try:
             if self._port is not None:
+                # backlog: see the class docstring (bursts must not be dropped).
                 self._servers.append(await asyncio.start_server(
                     self._on_tcp, self.host, self._port, limit=limit, backlog=self.backlog, reuse_address=True))
             if self.unix_path is not None:
@@ -447,16 +449,6 @@ class FastAGIServer:
         if session.hung_up and session.usable:
             return  # the channel is gone; nobody would read the variables
         await report_error(session, code, detail, timeout=self.error_timeout)
-
-
-async def _drain_input(reader: asyncio.StreamReader, replies: int) -> None:
-    """Read and discard input until about ``replies`` lines were seen or the input ends."""
-    seen = 0
-    while seen < replies:
-        chunk = await reader.read(4096)
-        if not chunk:
-            return
-        seen += chunk.count(b"\n")
 
 
 def _peer(writer: asyncio.StreamWriter) -> str:
