@@ -401,3 +401,37 @@ def test_routing_step_validation():
         RoutingStep(5, {"tech": 1}, overflow="x")
     with pytest.raises(acd.InvalidInput, match="priority_boost applies"):
         RoutingStep(5, priority_boost=1)
+
+
+def test_id_table_with_colliding_hashes_matches_oracle():
+    """Ids whose hashes share their low bits make long probe chains; deletions must keep them intact."""
+    import random
+
+    rnd = random.Random(4)
+    core, ref = acd.Engine(), ReferenceEngine()
+    for e in (core, ref):
+        e.add_queue(Queue("q"))
+    live = []
+    t = 0.0
+    for step in range(6000):
+        t += 0.01
+        if live and rnd.random() < 0.45:
+            victim = live.pop(rnd.randrange(len(live)))
+            assert core.abandon(victim, t) == ref.abandon(victim, t)
+        else:
+            ident = rnd.choice([rnd.randrange(50) << 24, f"uid-{step}", step])
+            if ident in live:
+                with pytest.raises(acd.DuplicateId):
+                    core.enqueue(ident, "q", t)
+                continue
+            live.append(ident)
+            core.enqueue(ident, "q", t)
+            ref.enqueue(ident, "q", t)
+    assert core.calls() == ref.calls()
+    for ident in live:
+        assert core.call_state(ident) == "waiting"
+    # the id table follows dict semantics: 3.0 == 3 finds call 3
+    if 3 not in live:
+        core.enqueue(3, "q", t)
+        ref.enqueue(3, "q", t)
+    assert core.call_state(3.0) == ref.call_state(3.0) == "waiting"

@@ -16,6 +16,8 @@ ctypedef struct Heap:
 
 
 ctypedef struct CallRec:
+    void* key         # the caller's id (a str or int; owned reference)
+    int64_t hash      # hash(key), for the id table
     double entry      # entry into its current queue: rank and deadlines count from here
     double arrival    # first arrival: waits reported to users count from here; after answer, answer time
     uint64_t seq

@@ -24,6 +24,7 @@ line by the plain-Python oracle in _reference.py):
 """
 
 cimport cython
+from cpython.object cimport Py_EQ, PyObject_Hash, PyObject_RichCompareBool
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 from libc.math cimport INFINITY, floor, isfinite, log
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
@@ -481,9 +482,11 @@ cdef class Engine:
     cdef int32_t* _call_free
     cdef int32_t _call_nfree
     cdef int32_t _calls_used
-    cdef dict _call_slots
-    cdef list _call_ids
-    cdef list _slot_ints
+    # id -> slot: open addressing over slots (linear probing, load <= 1/2);
+    # keys and hashes live in the call records, so a lookup touches no Python int
+    cdef int32_t* _ctab
+    cdef int64_t _ctab_mask
+    cdef int32_t _ncalls
     cdef int32_t _waiting
 
     # agents
@@ -553,9 +556,9 @@ cdef class Engine:
         self._group_ids = {}
         self._group_profiles = []
         self._extra_buckets = {}
-        self._call_slots = {}
-        self._call_ids = []
-        self._slot_ints = []
+        self._ctab_mask = 1023
+        self._ctab = <int32_t*>_grow(NULL, 1024 * sizeof(int32_t))
+        memset(self._ctab, 0xff, 1024 * sizeof(int32_t))
         self._agent_slots = {}
         self._agent_ids = []
         self._agent_reasons = []
@@ -596,6 +599,12 @@ cdef class Engine:
 
     def __dealloc__(self):
         cdef int32_t i
+        cdef int64_t k
+        if self._ctab != NULL:
+            for k in range(self._ctab_mask + 1):
+                if self._ctab[k] >= 0:
+                    Py_DECREF(<object>self._calls[self._ctab[k]].key)
+            free(self._ctab)
         for i in range(self._nbuckets):
             _heap_free(&self._buckets[i].heap)
         for i in range(self._ngroups):
@@ -863,12 +872,11 @@ cdef class Engine:
 
     # ------------------------------------------------------------ slots
 
-    cdef int32_t _new_call_slot(self, object ident) except -1:
+    cdef int32_t _new_call_slot(self, object ident, int64_t h) except -1:
         cdef int32_t c, new_cap
         if self._call_nfree > 0:
             self._call_nfree -= 1
             c = self._call_free[self._call_nfree]
-            self._call_ids[c] = ident
         else:
             if self._calls_used == self._calls_cap:
                 new_cap = 1024 if self._calls_cap == 0 else self._calls_cap * 2
@@ -879,22 +887,91 @@ cdef class Engine:
                 self._calls_cap = new_cap
             c = self._calls_used
             self._calls_used += 1
-            self._call_ids.append(ident)
-            self._slot_ints.append(c)  # one int object per slot, reused with the slot
         self._call_pos[c] = -1
         self._call_timer_pos[c] = -1
         memset(&self._calls[c], 0, sizeof(CallRec))
+        Py_INCREF(ident)
+        self._calls[c].key = <void*>ident
+        self._calls[c].hash = h
+        self._ctab_insert(c)
         return c
 
+    cdef inline object _call_id(self, int32_t c):
+        return <object>self._calls[c].key
+
+    cdef int32_t _call_find(self, object key) except -2:
+        """Slot of the live call with this id, or -1 (also for unhashable keys)."""
+        cdef int64_t h
+        try:
+            h = PyObject_Hash(key)
+        except TypeError:
+            return -1
+        cdef int64_t i = h & self._ctab_mask
+        cdef int32_t s
+        cdef CallRec* cr
+        while True:
+            s = self._ctab[i]
+            if s < 0:
+                return -1
+            cr = &self._calls[s]
+            if cr.hash == h and (cr.key == <void*>key or PyObject_RichCompareBool(key, <object>cr.key, Py_EQ)):
+                return s
+            i = (i + 1) & self._ctab_mask
+
+    cdef int _ctab_insert(self, int32_t c) except -1:
+        cdef int64_t i, k, cap
+        cdef int32_t* old
+        cdef int64_t old_cap
+        if (self._ncalls + 1) * 2 > self._ctab_mask + 1:
+            old = self._ctab
+            old_cap = self._ctab_mask + 1
+            cap = old_cap * 2
+            self._ctab = <int32_t*>_grow(NULL, cap * sizeof(int32_t))
+            memset(self._ctab, 0xff, cap * sizeof(int32_t))
+            self._ctab_mask = cap - 1
+            for k in range(old_cap):
+                if old[k] >= 0:
+                    i = self._calls[old[k]].hash & self._ctab_mask
+                    while self._ctab[i] >= 0:
+                        i = (i + 1) & self._ctab_mask
+                    self._ctab[i] = old[k]
+            free(old)
+        i = self._calls[c].hash & self._ctab_mask
+        while self._ctab[i] >= 0:
+            i = (i + 1) & self._ctab_mask
+        self._ctab[i] = c
+        self._ncalls += 1
+        return 0
+
+    cdef void _ctab_delete(self, int32_t c) noexcept:
+        """Remove slot c; backward-shift deletion keeps every probe chain unbroken."""
+        cdef int64_t mask = self._ctab_mask
+        cdef int64_t i = self._calls[c].hash & mask, j, k
+        while self._ctab[i] != c:
+            i = (i + 1) & mask
+        j = i
+        while True:
+            j = (j + 1) & mask
+            if self._ctab[j] < 0:
+                break
+            k = self._calls[self._ctab[j]].hash & mask
+            # entry j may move to the hole at i unless its home k lies cyclically in (i, j]
+            if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
+                continue
+            self._ctab[i] = self._ctab[j]
+            i = j
+        self._ctab[i] = -1
+        self._ncalls -= 1
+
     cdef void _free_call(self, int32_t c) except *:
-        ident = self._call_ids[c]
-        del self._call_slots[ident]
-        self._call_ids[c] = None
         cdef CallRec* cr = &self._calls[c]
         if cr.virtual and cr.state != C_CONNECTED:
             self._queues[cr.queue].cb_pending -= 1
         if self._call_timer_pos[c] >= 0:
             _heap_remove(&self._call_timers, self._call_timer_pos[c], self._call_timer_pos)
+        self._ctab_delete(c)
+        Py_DECREF(<object>cr.key)
+        cr.key = NULL
         cr.state = C_FREE
         self._call_free[self._call_nfree] = c
         self._call_nfree += 1
@@ -1041,7 +1118,7 @@ cdef class Engine:
             cr.attempts += 1
             qr.cb[CB_DIALLED] += 1
             db = DialBack.__new__(DialBack)
-            db.call = self._call_ids[c]
+            db.call = self._call_id(c)
             db.agent = self._agent_ids[a]
             db.queue = self._queue_names[cr.queue]
             db.attempt = cr.attempts
@@ -1049,7 +1126,7 @@ cdef class Engine:
         else:
             cr.state = C_OFFERED
             d = Assign.__new__(Assign)
-            d.call = self._call_ids[c]
+            d.call = self._call_id(c)
             d.agent = self._agent_ids[a]
             d.queue = self._queue_names[cr.queue]
             d.wait = now - cr.arrival
@@ -1320,7 +1397,7 @@ cdef class Engine:
         cdef double ewt = est.ewt
         if qr.announce_on_join:
             an = Announce.__new__(Announce)
-            an.call = self._call_ids[c]
+            an.call = self._call_id(c)
             an.queue = self._queue_names[cr.queue]
             an.position = est.position
             an.ewt = ewt
@@ -1329,7 +1406,7 @@ cdef class Engine:
                 (qr.cb_risk >= 0 and _abandon_probability(est.abandon_rate, ewt) > qr.cb_risk):
             qr.cb[CB_OFFERED] += 1
             oc = OfferCallback.__new__(OfferCallback)
-            oc.call = self._call_ids[c]
+            oc.call = self._call_id(c)
             oc.queue = self._queue_names[cr.queue]
             oc.ewt = ewt
             self._pending.append(oc)
@@ -1363,7 +1440,7 @@ cdef class Engine:
             if s is None:
                 s = staffed[cr.bucket] = self._staffed_eligible(cr.bucket)
             an = Announce.__new__(Announce)
-            an.call = self._call_ids[c]
+            an.call = self._call_id(c)
             an.queue = self._queue_names[q]
             an.position = k + 1
             a = <int32_t>s * mu
@@ -1386,7 +1463,7 @@ cdef class Engine:
             self._observe(c, t, False)
             qr.exited += 1
             ex = Exit.__new__(Exit)
-            ex.call = self._call_ids[c]
+            ex.call = self._call_id(c)
             ex.queue = self._queue_names[q]
             ex.reason = "max_wait"
             cr.bucket = -1
@@ -1407,7 +1484,7 @@ cdef class Engine:
             cr.priority = <int8_t>prio
             self._queues[target].entered += 1
             ov = Overflow.__new__(Overflow)
-            ov.call = self._call_ids[c]
+            ov.call = self._call_id(c)
             ov.from_queue = self._queue_names[q]
             ov.to_queue = self._queue_names[target]
             self._pending.append(ov)
@@ -1593,13 +1670,10 @@ cdef class Engine:
     # ------------------------------------------------------------ calls
 
     cdef inline int32_t _call_slot(self, object call) except -1:
-        try:
-            slot = self._call_slots.get(call)
-        except TypeError:
-            slot = None
-        if slot is None:
+        cdef int32_t c = self._call_find(call)
+        if c < 0:
             raise _errors.unknown_call(call)
-        return slot
+        return c
 
     cdef int32_t _new_call(self, object call, object queue, object priority, object requirements,
                            double t) except -1:
@@ -1623,10 +1697,9 @@ cdef class Engine:
             _check_id("call", call)
         elif type(call) is str and len(<str>call) == 0:
             _check_id("call", call)
-        if call in self._call_slots:
+        if self._call_find(call) >= 0:
             raise _errors.duplicate_call(call)
-        cdef int32_t c = self._new_call_slot(call)
-        self._call_slots[call] = self._slot_ints[c]
+        cdef int32_t c = self._new_call_slot(call, PyObject_Hash(call))
         cdef CallRec* cr = &self._calls[c]
         self._call_seq += 1
         cr.seq = self._call_seq
@@ -1775,7 +1848,7 @@ cdef class Engine:
         if cr.attempts >= qr.cb_attempts:
             qr.cb[CB_FAILED] += 1
             ex = Exit.__new__(Exit)
-            ex.call = self._call_ids[c]
+            ex.call = self._call_id(c)
             ex.queue = self._queue_names[cr.queue]
             ex.reason = "callback_failed"
             self._free_call(c)
@@ -1899,8 +1972,14 @@ cdef class Engine:
 
     def calls(self):
         """Every live call and its state, ``{call: state}`` (e.g. to reconcile with the PBX after a restart)."""
-        return {ident: _CALL_STATE_NAMES[self._calls[<int32_t>slot].state]
-                for ident, slot in self._call_slots.items()}
+        cdef int64_t k
+        cdef int32_t c
+        out = {}
+        for k in range(self._ctab_mask + 1):
+            c = self._ctab[k]
+            if c >= 0:
+                out[self._call_id(c)] = _CALL_STATE_NAMES[self._calls[c].state]
+        return out
 
     # ------------------------------------------------------------ bulk replay
 
@@ -1968,7 +2047,7 @@ cdef class Engine:
                 busy += now - ar.since
             agents[ident] = dict(state=name, reason=self._agent_reasons[a], answered=ar.answered,
                                  busy_time=busy, logged_in=now - ar.login,
-                                 call=None if ar.call < 0 else self._call_ids[ar.call])
+                                 call=None if ar.call < 0 else self._call_id(ar.call))
         for q in range(self._nqueues):
             qr = &self._queues[q]
             cb = {_CB_NAMES[k]: qr.cb[k] for k in range(7)}
@@ -1984,6 +2063,7 @@ cdef class Engine:
         cdef Py_ssize_t total = 0
         cdef int32_t i
         total += self._calls_cap * (sizeof(CallRec) + 3 * sizeof(int32_t))
+        total += (self._ctab_mask + 1) * sizeof(int32_t)
         total += self._agents_cap * (sizeof(AgentRec) + 4 * sizeof(int32_t))
         for i in range(self._nbuckets):
             total += self._buckets[i].heap.cap * sizeof(Entry)
