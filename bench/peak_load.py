@@ -18,6 +18,9 @@ Memory per waiting call is the growth of the process's resident set while
 
 from __future__ import annotations
 
+import os
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # an idle BLAS pool spinning on 2 cores skews timings
+
 import argparse
 import gc
 import statistics
