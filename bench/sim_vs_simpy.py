@@ -114,19 +114,13 @@ def run_ciw(n: int, lam: float, calls: int, seed: int) -> Dict[str, float]:
 # ---------------------------------------------------------------- Erlang A (reference)
 
 def erlang_a_ref(n: int, lam: float) -> Optional[Dict[str, float]]:
+    """Erlang A's values for the model (acd.erlang), or None when unavailable."""
     try:
         from acd import erlang
     except ImportError:
         return None
-    r = erlang.erlang_a(lam, 1.0 / MEAN_TALK, 1.0 / MEAN_PATIENCE, n, SL_SECONDS) \
-        if _erlang_a_positional() else None
-    if r is None:
-        return None
+    r = erlang.erlang_a(n, lam, MEAN_TALK, MEAN_PATIENCE, SL_SECONDS)
     return dict(p_wait=float(r.p_wait), p_abandon=float(r.p_abandon), sl=float(r.service_level))
-
-
-def _erlang_a_positional() -> bool:
-    return True
 
 
 # ---------------------------------------------------------------- main

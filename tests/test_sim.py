@@ -9,7 +9,6 @@ import acd
 from acd.errors import InvalidInput
 from acd.sim import (AgentGroup, Callback, CallbackPolicy, CallType, Dist, Pause, Scenario, Segment,
                      bundled_scenario, simulate)
-from acd.sim.records import AGENT_STATES
 from acd.sim.simulator import engine_has_callbacks
 
 H = 3600.0
@@ -28,8 +27,16 @@ def mm(n_agents=5, calls=400, talk=120.0, patience=None, hours=1.0, **kw):
 
 def state_code(name):
     from acd import kpi
-    names = getattr(kpi, "AGENT_STATES", AGENT_STATES)
-    return list(names).index(name)
+    return list(kpi.AGENT_STATES).index(name)
+
+
+def test_state_and_outcome_codes_match_kpi():
+    from acd import kpi
+    from acd.sim import simulator as s
+    assert [s._A_IDLE, s._A_RING, s._A_BUSY, s._A_WRAP, s._A_PAUSE] == \
+        [kpi.AVAILABLE, kpi.RESERVED, kpi.BUSY, kpi.WRAP_UP, kpi.PAUSED]
+    assert [s._O_ANSWERED, s._O_ABANDONED, s._O_EXITED, s._O_CB_FAILED] == \
+        [kpi.ANSWERED, kpi.ABANDONED, kpi.EXITED, kpi.CALLBACK_FAILED]
 
 
 def test_reproducible_and_seed_sensitive():
@@ -62,9 +69,9 @@ def test_records_are_consistent_with_the_engine():
     assert np.all(r["agent"][ans] >= 0) and np.all(r["agent"][~ans] == -1)
     assert np.all(r["wrap"][ans] > 0)
     names = res.queue_names
-    for qi, q in enumerate(names):
-        c = res.counters[q]
-        assert c["answered"] == int((ans & (r["queue"] == qi)).sum()) + 0 * c["overflowed"] or c["overflowed"]
+    for qi, q in enumerate(names):                 # no overflow step in this scenario
+        assert res.counters[q]["answered"] == int((ans & (r["queue"] == qi)).sum())
+        assert res.counters[q]["entered"] == int((r["queue"] == qi).sum())
     total_answered = sum(res.counters[q]["answered"] for q in names)
     total_abandoned = sum(res.counters[q]["abandoned"] for q in names)
     assert total_answered == int(ans.sum())
@@ -77,7 +84,17 @@ def test_records_are_consistent_with_the_engine():
 
 def test_agent_intervals_partition_each_agents_day():
     res = simulate(bundled_scenario().scaled(0.2), seed=3)
+    s = res.samples
+    assert np.all(s["working"] >= 0) and np.all(s["working"] <= s["logged_in"])
+    assert s["working"].max() > 0.8 * s["logged_in"].max()
+    assert s["waiting"].shape == (len(s["t"]), 4) and np.all(s["waiting"] >= 0)
+    # working agents from the samples match the intervals (ringing + busy + wrap-up) at a few instants
     iv = res.agent_intervals
+    codes = [state_code(k) for k in ("reserved", "busy", "wrap_up")]
+    for k in range(5, len(s["t"]), 97):
+        t = s["t"][k]
+        on = iv[np.isin(iv["state"], codes) & (iv["start"] <= t) & (iv["end"] > t)]
+        assert len(on) == s["working"][k]
     assert len(iv) > 0
     assert np.all(iv["end"] > iv["start"])
     for a in np.unique(iv["agent"]):
@@ -275,3 +292,16 @@ def test_drain_after_closing_time():
     r = res.records
     assert np.all(r["outcome"] == ANSWERED)
     assert r["ended"].max() > sc.end
+
+
+@pytest.mark.skipif(not engine_has_callbacks(), reason="engine without call-back support")
+def test_queue_configured_engine_offers():
+    q = acd.Queue("q", callback_threshold=0.0, callback_attempts=1)
+    sc = mm(n_agents=2, calls=200, talk=120, patience=30.0, queue=q, callback=Callback(accept=1.0, reach=1.0))
+    res = simulate(sc, seed=1)
+    r = res.records
+    assert res.counters["callback_mode"] == "engine"
+    assert r["cb_accepted"].sum() > 50 and np.all(r["outcome"][r["cb_accepted"].astype(bool)] == ANSWERED)
+    # the simulator's own offers replace the engine's
+    res2 = simulate(sc, seed=1, callback_mode="simulator")
+    assert res2.counters["callback_mode"] == "off" and not res2.records["cb_offered"].any()

@@ -277,15 +277,17 @@ class AgentGroup:
 class Callback:
     """Virtual hold: offer a call-back when the expected wait is long.
 
-    At arrival, if no agent takes the call at once and the expected wait
-    ``(calls waiting in its queue) × (mean talk + wrap-up) / (agents logged
-    in for that queue)`` exceeds ``threshold`` seconds, the caller is offered
-    a call-back and accepts with probability ``accept``.  An accepted caller
-    hangs up but keeps their place in the engine's line (they no longer
-    abandon).  When an agent is assigned, it dials back: the caller answers
-    with probability ``reach`` after ``dial_ring`` seconds; otherwise the
-    attempt gives up after ``no_answer`` seconds and, while ``retries`` are
-    left, the call goes back in line ``retry_delay`` seconds later.
+    When a caller joins and no agent takes the call at once, a call-back is
+    offered if the expected wait exceeds ``threshold`` seconds (estimated by
+    the engine when it supports call-backs, else by the simulator as calls in
+    line x mean handle time / agents logged in for the queue); the caller
+    accepts with probability ``accept``.  An accepted caller hangs up but
+    keeps their place in line (they no longer abandon).  When an agent is
+    assigned, it dials back: the caller answers with probability ``reach``
+    after ``dial_ring`` seconds; otherwise the attempt gives up after
+    ``no_answer`` seconds and, while ``retries`` are left, the call goes back
+    in line ``retry_delay`` seconds later.  ``queues``: where call-backs are
+    offered (None: every queue).
     """
 
     enabled: bool = False
@@ -424,9 +426,9 @@ class Scenario:
             if g.name in seen:
                 raise InvalidInput(f"agents[{i}].name {g.name!r} is used twice")
             seen.add(g.name)
-            for q in g.queues or ():
-                if q not in names:
-                    raise InvalidInput(f"agents[{i}] ({g.name!r}) queues names an unknown queue {q!r}")
+            for qn in g.queues or ():
+                if qn not in names:
+                    raise InvalidInput(f"agents[{i}] ({g.name!r}) queues names an unknown queue {qn!r}")
             if g.staffing is not None and len(g.staffing) != n_int:
                 raise InvalidInput(f"agents[{i}] ({g.name!r}) staffing must give one count per interval "
                                    f"({n_int}), got {len(g.staffing)}")
@@ -443,9 +445,9 @@ class Scenario:
                     raise InvalidInput(f"segments[{i}] ({sg.name!r}) requires skill {s!r}, which no queue "
                                        f"or agent group declares")
         if self.callback.queues is not None:
-            for q in self.callback.queues:
-                if q not in names:
-                    raise InvalidInput(f"callback.queues names an unknown queue {q!r}")
+            for qn in self.callback.queues:
+                if qn not in names:
+                    raise InvalidInput(f"callback.queues names an unknown queue {qn!r}")
         if not isinstance(self.targets, Targets):
             raise InvalidInput(f"targets must be a Targets, got {self.targets!r}")
         if not isinstance(self.description, str):
@@ -587,7 +589,7 @@ def _agent_group(i: int, data: object, start: float, end: float) -> AgentGroup:
             raise InvalidInput(f"{t.path('shift')} must be [start, end], got {shift!r}")
         shift = (parse_clock(t.path("shift") + "[0]", shift_l[0]), parse_clock(t.path("shift") + "[1]", shift_l[1]))
         if shift[1] <= shift[0]:
-            raise InvalidInput(f"{t.path('shift')} must end after it starts, got {data['shift']!r}")
+            raise InvalidInput(f"{t.path('shift')} must end after it starts, got {shift_l!r}")
     pauses = tuple(_pause(f"{t.path('pauses')}[{k}]", p) for k, p in enumerate(_list(t.path("pauses"),
                                                                                        t.pop("pauses", []))))
     queues = t.pop("queues", None)

@@ -15,8 +15,8 @@ __all__ = ("line_chart", "bar_chart", "PALETTE")
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
-W, H = 760, 300
-ML, MR, MT, MB = 60, 20, 36, 62
+W, H = 760, 320
+ML, MR, MT, MB = 60, 20, 48, 76
 
 
 def _nice_step(span: float, n: int = 5) -> float:
@@ -60,20 +60,28 @@ def _y(v: float, top: float) -> float:
 
 
 def _legend(parts: List[str], labels: Sequence[str], colors: Sequence[str], dashed: Sequence[bool]) -> None:
+    """Legend under the x axis, wrapping to a second row when needed."""
     x = ML
-    y = H - 14
+    y = H - 26
     for lab, col, d in zip(labels, colors, dashed):
+        w = 30 + 7 * len(lab)
+        if x + w > W - MR and x > ML:
+            x = ML
+            y += 16
         dash = ' stroke-dasharray="6 3"' if d else ""
         parts.append(f'<line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{col}" stroke-width="3"{dash}/>')
         parts.append(f'<text x="{x + 22}" y="{y}">{escape(lab)}</text>')
-        x += 30 + 7 * len(lab)
+        x += w
 
 
 def line_chart(title: str, x: Sequence[float], series: Sequence[Tuple[str, Sequence[float]]], *,
                y_label: str = "", x_fmt: Callable[[float], str] = _fmt, y_fmt: Callable[[float], str] = _fmt,
                target: Optional[Tuple[str, float]] = None, y_max: Optional[float] = None,
-               dashed: Sequence[bool] = (), step: bool = False) -> str:
-    """Lines over ``x``; ``series`` = [(label, ys)], NaN breaks a line; ``target`` = (label, y) dashed line."""
+               dashed: Sequence[bool] = (), step: bool = False, x_ticks: Optional[Sequence[float]] = None) -> str:
+    """Lines over ``x``; ``series`` = [(label, ys)], NaN breaks a line; ``target`` = (label, y) dashed line.
+
+    ``x_ticks``: where to label the x axis (default: 9 evenly spaced values).
+    """
     xs = list(x)
     finite = [v for _, ys in series for v in ys if v == v and math.isfinite(v)]
     hi = max(finite + ([target[1]] if target else []) + [0.0])
@@ -86,9 +94,9 @@ def line_chart(title: str, x: Sequence[float], series: Sequence[Tuple[str, Seque
     def px(v: float) -> float:
         return ML + (W - ML - MR) * (v - x0) / (x1 - x0)
 
-    n_ticks = 8
-    for k in range(n_ticks + 1):
-        v = x0 + (x1 - x0) * k / n_ticks
+    ticks = [x0 + (x1 - x0) * k / 8 for k in range(9)] if x_ticks is None else \
+        [v for v in x_ticks if x0 - 1e-9 <= v <= x1 + 1e-9]
+    for v in ticks:
         parts.append(f'<text x="{px(v):.1f}" y="{H - MB + 16}" text-anchor="middle">{escape(x_fmt(v))}</text>')
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(series))]
     dashes = list(dashed) + [False] * (len(series) - len(dashed))
@@ -161,9 +169,9 @@ def bar_chart(title: str, categories: Sequence[str], series: Sequence[Tuple[str,
         labels.append(target[0])
         colors.append("#555")
         dashes.append(True)
-    # legend sits under rotated labels: move it to the top right
+    # legend sits under the title (rotated labels take the bottom)
     x = W - MR - sum(30 + 7 * len(lab) for lab in labels)
-    y = MT - 8
+    y = MT - 12
     for lab, col, d in zip(labels, colors, dashes):
         if d:
             parts.append(f'<line x1="{x}" x2="{x + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{col}" '
