@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--report", metavar="DIR", default="acd-report", help="report directory (default ./acd-report)")
     d.add_argument("--no-report", action="store_true", help="do not write the report")
     d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    sv = sub.add_parser("serve", add_help=False,
+                        help="run the dispatcher service for Asterisk (FastAGI, AMI, HTTP dashboard)",
+                        description="acd serve --config acd.toml (see examples/asterisk/)")
     return p
 
 
@@ -170,15 +173,19 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-COMMANDS = {"simulate": cmd_simulate, "staff": cmd_staff, "demo": cmd_demo}
+COMMANDS = {"simulate": cmd_simulate, "staff": cmd_staff, "demo": cmd_demo}  # `serve` is handed over in main()
 
 
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
     """Entry point of the ``acd`` command; returns the exit status."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:   # the service parses its own options (and --help)
+        from .service import main as serve_main
+        return serve_main(argv[1:], err=err)
     parser = build_parser()
-    args = parser.parse_args(None if argv is None else list(argv))
+    args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args, out, err)
     except AcdError as e:
