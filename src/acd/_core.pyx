@@ -51,15 +51,37 @@ cdef extern from *:
 # int), so they cannot be part of a reference cycle: no_gc keeps them out of
 # the cyclic collector, which otherwise runs often at peak decision rates.
 
+cdef class _Decision:
+    """Base of the decisions: value semantics (equality, hash, repr, pickling) from ``_values``."""
+
+    cdef tuple _values(self):
+        raise NotImplementedError
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == (<_Decision>other)._values()
+
+    def __hash__(self):
+        return hash((type(self),) + self._values())
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in zip(type(self).__match_args__, self._values()))
+        return f"{type(self).__name__}({fields})"
+
+    def __reduce__(self):
+        return (type(self), self._values())
+
+
 @cython.no_gc
 @cython.final
-cdef class Assign:
+cdef class Assign(_Decision):
     """Ring ``agent`` for ``call`` (from ``queue``); ``wait`` is seconds since the call first arrived."""
     cdef readonly object call
     cdef readonly object agent
     cdef readonly str queue
     cdef readonly double wait
-    __match_args__ = ("call", "agent", "queue", "wait")
+    __match_args__ = ('call', 'agent', 'queue', 'wait',)
 
     def __init__(self, call, agent, str queue, double wait):
         self.call = call
@@ -67,91 +89,55 @@ cdef class Assign:
         self.queue = queue
         self.wait = wait
 
-    def __eq__(self, other):
-        if type(other) is not Assign:
-            return NotImplemented
-        cdef Assign o = <Assign>other
-        return self.call == o.call and self.agent == o.agent and self.queue == o.queue and self.wait == o.wait
-
-    def __hash__(self):
-        return hash((Assign, self.call, self.agent, self.queue, self.wait))
-
-    def __repr__(self):
-        return f"Assign(call={self.call!r}, agent={self.agent!r}, queue={self.queue!r}, wait={self.wait!r})"
-
-    def __reduce__(self):
-        return (Assign, (self.call, self.agent, self.queue, self.wait))
+    cdef tuple _values(self):
+        return (self.call, self.agent, self.queue, self.wait,)
 
 
 @cython.no_gc
 @cython.final
-cdef class Overflow:
+cdef class Overflow(_Decision):
     """The call left ``from_queue`` for ``to_queue`` (a routing step's overflow)."""
     cdef readonly object call
     cdef readonly str from_queue
     cdef readonly str to_queue
-    __match_args__ = ("call", "from_queue", "to_queue")
+    __match_args__ = ('call', 'from_queue', 'to_queue',)
 
     def __init__(self, call, str from_queue, str to_queue):
         self.call = call
         self.from_queue = from_queue
         self.to_queue = to_queue
 
-    def __eq__(self, other):
-        if type(other) is not Overflow:
-            return NotImplemented
-        cdef Overflow o = <Overflow>other
-        return self.call == o.call and self.from_queue == o.from_queue and self.to_queue == o.to_queue
-
-    def __hash__(self):
-        return hash((Overflow, self.call, self.from_queue, self.to_queue))
-
-    def __repr__(self):
-        return f"Overflow(call={self.call!r}, from_queue={self.from_queue!r}, to_queue={self.to_queue!r})"
-
-    def __reduce__(self):
-        return (Overflow, (self.call, self.from_queue, self.to_queue))
+    cdef tuple _values(self):
+        return (self.call, self.from_queue, self.to_queue,)
 
 
 @cython.no_gc
 @cython.final
-cdef class Exit:
-    """The call leaves unanswered (``reason``: ``"max_wait"``); the dialplan decides what follows."""
+cdef class Exit(_Decision):
+    """The call leaves unanswered (``reason``: ``"max_wait"`` or ``"callback_failed"``); the dialplan decides what follows."""
     cdef readonly object call
     cdef readonly str queue
     cdef readonly str reason
-    __match_args__ = ("call", "queue", "reason")
+    __match_args__ = ('call', 'queue', 'reason',)
 
     def __init__(self, call, str queue, str reason):
         self.call = call
         self.queue = queue
         self.reason = reason
 
-    def __eq__(self, other):
-        if type(other) is not Exit:
-            return NotImplemented
-        cdef Exit o = <Exit>other
-        return self.call == o.call and self.queue == o.queue and self.reason == o.reason
-
-    def __hash__(self):
-        return hash((Exit, self.call, self.queue, self.reason))
-
-    def __repr__(self):
-        return f"Exit(call={self.call!r}, queue={self.queue!r}, reason={self.reason!r})"
-
-    def __reduce__(self):
-        return (Exit, (self.call, self.queue, self.reason))
+    cdef tuple _values(self):
+        return (self.call, self.queue, self.reason,)
 
 
 @cython.no_gc
 @cython.final
-cdef class Announce:
+cdef class Announce(_Decision):
     """Tell the caller their ``position`` in ``queue`` and the estimated wait ``ewt`` (seconds, may be inf)."""
     cdef readonly object call
     cdef readonly str queue
     cdef readonly long position
     cdef readonly double ewt
-    __match_args__ = ("call", "queue", "position", "ewt")
+    __match_args__ = ('call', 'queue', 'position', 'ewt',)
 
     def __init__(self, call, str queue, long position, double ewt):
         self.call = call
@@ -159,63 +145,37 @@ cdef class Announce:
         self.position = position
         self.ewt = ewt
 
-    def __eq__(self, other):
-        if type(other) is not Announce:
-            return NotImplemented
-        cdef Announce o = <Announce>other
-        return (self.call == o.call and self.queue == o.queue and self.position == o.position
-                and self.ewt == o.ewt)
-
-    def __hash__(self):
-        return hash((Announce, self.call, self.queue, self.position, self.ewt))
-
-    def __repr__(self):
-        return (f"Announce(call={self.call!r}, queue={self.queue!r}, position={self.position!r}, "
-                f"ewt={self.ewt!r})")
-
-    def __reduce__(self):
-        return (Announce, (self.call, self.queue, self.position, self.ewt))
+    cdef tuple _values(self):
+        return (self.call, self.queue, self.position, self.ewt,)
 
 
 @cython.no_gc
 @cython.final
-cdef class OfferCallback:
+cdef class OfferCallback(_Decision):
     """Offer the caller a call-back (virtual hold): their estimated wait ``ewt`` is long."""
     cdef readonly object call
     cdef readonly str queue
     cdef readonly double ewt
-    __match_args__ = ("call", "queue", "ewt")
+    __match_args__ = ('call', 'queue', 'ewt',)
 
     def __init__(self, call, str queue, double ewt):
         self.call = call
         self.queue = queue
         self.ewt = ewt
 
-    def __eq__(self, other):
-        if type(other) is not OfferCallback:
-            return NotImplemented
-        cdef OfferCallback o = <OfferCallback>other
-        return self.call == o.call and self.queue == o.queue and self.ewt == o.ewt
-
-    def __hash__(self):
-        return hash((OfferCallback, self.call, self.queue, self.ewt))
-
-    def __repr__(self):
-        return f"OfferCallback(call={self.call!r}, queue={self.queue!r}, ewt={self.ewt!r})"
-
-    def __reduce__(self):
-        return (OfferCallback, (self.call, self.queue, self.ewt))
+    cdef tuple _values(self):
+        return (self.call, self.queue, self.ewt,)
 
 
 @cython.no_gc
 @cython.final
-cdef class DialBack:
+cdef class DialBack(_Decision):
     """The call-back's turn came: ``agent`` is reserved; dial the caller back (``attempt`` from 1)."""
     cdef readonly object call
     cdef readonly object agent
     cdef readonly str queue
     cdef readonly long attempt
-    __match_args__ = ("call", "agent", "queue", "attempt")
+    __match_args__ = ('call', 'agent', 'queue', 'attempt',)
 
     def __init__(self, call, agent, str queue, long attempt):
         self.call = call
@@ -223,22 +183,8 @@ cdef class DialBack:
         self.queue = queue
         self.attempt = attempt
 
-    def __eq__(self, other):
-        if type(other) is not DialBack:
-            return NotImplemented
-        cdef DialBack o = <DialBack>other
-        return (self.call == o.call and self.agent == o.agent and self.queue == o.queue
-                and self.attempt == o.attempt)
-
-    def __hash__(self):
-        return hash((DialBack, self.call, self.agent, self.queue, self.attempt))
-
-    def __repr__(self):
-        return (f"DialBack(call={self.call!r}, agent={self.agent!r}, queue={self.queue!r}, "
-                f"attempt={self.attempt!r})")
-
-    def __reduce__(self):
-        return (DialBack, (self.call, self.agent, self.queue, self.attempt))
+    cdef tuple _values(self):
+        return (self.call, self.agent, self.queue, self.attempt,)
 
 
 # ---------------------------------------------------------------- constants
