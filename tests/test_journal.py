@@ -134,3 +134,13 @@ def test_killed_process_loses_no_pending_call_back(tmp_path):
     assert snap["pending"] == len(pending)
     assert snap["accepted"] + snap["scheduled"] == len(pending)
     je.close()
+
+
+def test_journal_failure_stops_the_engine(tmp_path):
+    je = JournaledEngine.open(tmp_path / "j.db", sync="normal")
+    je.add_queue(acd.Queue("q"))
+    je.journal._db.close()                      # the disk goes away
+    with pytest.raises(JournalError):
+        je.enqueue("c1", "q", 1.0)
+    with pytest.raises(JournalError, match="failed earlier"):
+        je.enqueue("c2", "q", 2.0)

@@ -56,6 +56,7 @@ class JournaledEngine:
         #: decisions produced while replaying the journal (already acted upon before the restart,
         #: or lost in flight: reconcile with the PBX using :meth:`calls`)
         self.replayed: List[Any] = []
+        self._failed: Optional[str] = None
 
     @classmethod
     def open(cls, path: str, *, sync: str = "full", engine_factory: Callable[..., Any] = Engine,
@@ -88,16 +89,28 @@ class JournaledEngine:
 
     # -- commands
     def _run(self, op: str, args: tuple, now: Any) -> List[Any]:
+        if self._failed is not None:
+            raise JournalError(f"the journal failed earlier ({self._failed}); the engine is ahead of it: "
+                               "restart from the journal")
         before = self.engine.now
         try:
             out = getattr(self.engine, op)(*args)
         except AcdError:
             # refused: only the time it let pass is kept (deadlines may have fallen due)
             if self.engine.now > before:
-                self.journal.append("advance", (self.engine.now,))
+                self._append("advance", (self.engine.now,))
             raise
-        self.journal.append(op, args)
+        self._append(op, args)
         return out
+
+    def _append(self, op: str, args: tuple) -> None:
+        # the command is already applied: if it cannot be journaled, stop taking commands rather than
+        # let the engine and its journal diverge silently (decisions of this command are withheld)
+        try:
+            self.journal.append(op, args)
+        except JournalError as e:
+            self._failed = str(e)
+            raise
 
     def batch(self):
         """Group commit: ``with je.batch(): ...`` makes the block's commands durable together."""

@@ -81,8 +81,11 @@ class SqliteJournal:
             self._db.executemany("INSERT INTO commands (op, args) VALUES (?, ?)", self._buffer)
             self._db.execute("COMMIT")
         except sqlite3.Error as e:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            try:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass   # the connection itself is gone; the error below says why
             raise JournalError(f"cannot write journal {self.path!r}: {e}") from e
         self._buffer.clear()
 
