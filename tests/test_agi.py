@@ -13,6 +13,7 @@ from acd.adapters.asterisk.agi import (MAX_COMMAND_BYTES, AGICommandError, AGICo
                                        EnvironmentReceived, HangupReceived, ReplyParser, ReplyReceived,
                                        SyncAGISession, error_code, parse_env_line, parse_reply_line, parse_route)
 from acd.errors import AcdError, InvalidInput, ProtocolError
+from agi_support import split_args
 
 ENV = {
     "agi_network": "yes",
@@ -38,31 +39,6 @@ def env_bytes(env: dict[str, str] = ENV) -> bytes:
     return ("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode()
 
 
-def split_args(line: str) -> list[str]:
-    """An independent splitter following res_agi's documented rules:
-    blanks separate words, '"' toggles quoting, '\\' makes the next character literal."""
-    words: list[str] = []
-    cur: str | None = None
-    quoted = escaped = False
-    for ch in line:
-        if ch == '"' and not escaped:
-            quoted = not quoted
-            if cur is None:
-                cur = ""
-            continue
-        if ch in " \t" and not quoted and not escaped:
-            if cur is not None:
-                words.append(cur)
-                cur = None
-            continue
-        if ch == "\\" and not escaped:
-            escaped = True
-            continue
-        cur = (cur or "") + ch
-        escaped = False
-    if cur is not None:
-        words.append(cur)
-    return words
 
 
 # ----------------------------------------------------------------- replies

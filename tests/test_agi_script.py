@@ -23,6 +23,7 @@ import pytest
 
 from acd.adapters.asterisk import AGISession, ChannelHungUp, FastAGIServer
 from acd.adapters.asterisk.agi import main
+from agi_support import split_args
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -56,28 +57,6 @@ def env_bytes(**over: str | None) -> bytes:
     return ("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode()
 
 
-def split_args(line: str) -> list[str]:
-    words: list[str] = []
-    cur: str | None = None
-    quoted = escaped = False
-    for ch in line:
-        if ch == '"' and not escaped:
-            quoted = not quoted
-            cur = "" if cur is None else cur
-            continue
-        if ch in " \t" and not quoted and not escaped:
-            if cur is not None:
-                words.append(cur)
-                cur = None
-            continue
-        if ch == "\\" and not escaped:
-            escaped = True
-            continue
-        cur = (cur or "") + ch
-        escaped = False
-    if cur is not None:
-        words.append(cur)
-    return words
 
 
 def commands_of(stdout: io.BytesIO) -> list[list[str]]:

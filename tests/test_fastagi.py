@@ -17,6 +17,7 @@ from acd.adapters.asterisk import (AGICommandError, AGICommandFailed, AGISession
                                    FastAGIServer)
 from acd.adapters.asterisk.agi import AGIReply
 from acd.errors import InvalidInput, ProtocolError
+from agi_support import split_args
 
 CLOSE = object()  # reply meaning: the fake Asterisk hangs up the TCP connection
 
@@ -25,29 +26,6 @@ def run(coro: Any, timeout: float = 15.0) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
-def split_args(line: str) -> list[str]:
-    """Independent splitter following res_agi's rules ('"' quotes, '\\' escapes)."""
-    words: list[str] = []
-    cur: str | None = None
-    quoted = escaped = False
-    for ch in line:
-        if ch == '"' and not escaped:
-            quoted = not quoted
-            cur = "" if cur is None else cur
-            continue
-        if ch in " \t" and not quoted and not escaped:
-            if cur is not None:
-                words.append(cur)
-                cur = None
-            continue
-        if ch == "\\" and not escaped:
-            escaped = True
-            continue
-        cur = (cur or "") + ch
-        escaped = False
-    if cur is not None:
-        words.append(cur)
-    return words
 
 
 def env_text(script: str = "enqueue?queue=support&priority=2", uniqueid: str = "1700000000.1",

@@ -19,6 +19,7 @@ import pytest
 from acd.errors import InvalidState, JournalError, UnknownCall
 from acd.journal import JournaledEngine
 from acd.service import Dispatcher, config_from_dict
+from agi_support import split_args
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,29 +39,6 @@ async def until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "con
 
 # ------------------------------------------------------------------ fakes
 
-def split_args(line: str) -> List[str]:
-    """res_agi's splitting rules: '"' toggles quoting, '\\' escapes."""
-    words: List[str] = []
-    cur: Optional[str] = None
-    quoted = escaped = False
-    for ch in line:
-        if ch == '"' and not escaped:
-            quoted = not quoted
-            cur = "" if cur is None else cur
-            continue
-        if ch in " \t" and not quoted and not escaped:
-            if cur is not None:
-                words.append(cur)
-                cur = None
-            continue
-        if ch == "\\" and not escaped:
-            escaped = True
-            continue
-        cur = (cur or "") + ch
-        escaped = False
-    if cur is not None:
-        words.append(cur)
-    return words
 
 
 class FakeChannel:
