@@ -432,6 +432,7 @@ cdef class Engine:
     # keys and hashes live in the call records, so a lookup touches no Python int
     cdef int32_t* _ctab
     cdef int64_t _ctab_mask
+    cdef int _ctab_shift      # 64 - log2(table size), for Fibonacci hashing
     cdef int32_t _ncalls
     cdef int32_t _waiting
 
@@ -503,6 +504,7 @@ cdef class Engine:
         self._group_profiles = []
         self._extra_buckets = {}
         self._ctab_mask = 1023
+        self._ctab_shift = 54
         self._ctab = <int32_t*>_grow(NULL, 1024 * sizeof(int32_t))
         memset(self._ctab, 0xff, 1024 * sizeof(int32_t))
         self._agent_slots = {}
@@ -845,6 +847,11 @@ cdef class Engine:
     cdef inline object _call_id(self, int32_t c):
         return <object>self._calls[c].key
 
+    cdef inline int64_t _home(self, int64_t h) noexcept:
+        # Fibonacci hashing: sequential int ids (common) would otherwise fill one long run of
+        # slots, and linear probing and backward-shift deletion would walk all of it
+        return <int64_t>((<uint64_t>h * <uint64_t>0x9E3779B97F4A7C15ULL) >> self._ctab_shift)
+
     cdef int32_t _call_find(self, object key) except -2:
         """Slot of the live call with this id, or -1 (also for unhashable keys)."""
         cdef int64_t h
@@ -852,7 +859,7 @@ cdef class Engine:
             h = PyObject_Hash(key)
         except TypeError:
             return -1
-        cdef int64_t i = h & self._ctab_mask
+        cdef int64_t i = self._home(h)
         cdef int32_t s
         cdef CallRec* cr
         while True:
@@ -875,14 +882,15 @@ cdef class Engine:
             self._ctab = <int32_t*>_grow(NULL, cap * sizeof(int32_t))
             memset(self._ctab, 0xff, cap * sizeof(int32_t))
             self._ctab_mask = cap - 1
+            self._ctab_shift -= 1
             for k in range(old_cap):
                 if old[k] >= 0:
-                    i = self._calls[old[k]].hash & self._ctab_mask
+                    i = self._home(self._calls[old[k]].hash)
                     while self._ctab[i] >= 0:
                         i = (i + 1) & self._ctab_mask
                     self._ctab[i] = old[k]
             free(old)
-        i = self._calls[c].hash & self._ctab_mask
+        i = self._home(self._calls[c].hash)
         while self._ctab[i] >= 0:
             i = (i + 1) & self._ctab_mask
         self._ctab[i] = c
@@ -892,7 +900,7 @@ cdef class Engine:
     cdef void _ctab_delete(self, int32_t c) noexcept:
         """Remove slot c; backward-shift deletion keeps every probe chain unbroken."""
         cdef int64_t mask = self._ctab_mask
-        cdef int64_t i = self._calls[c].hash & mask, j, k
+        cdef int64_t i = self._home(self._calls[c].hash), j, k
         while self._ctab[i] != c:
             i = (i + 1) & mask
         j = i
@@ -900,7 +908,7 @@ cdef class Engine:
             j = (j + 1) & mask
             if self._ctab[j] < 0:
                 break
-            k = self._calls[self._ctab[j]].hash & mask
+            k = self._home(self._calls[self._ctab[j]].hash)
             # entry j may move to the hole at i unless its home k lies cyclically in (i, j]
             if (i <= j and i < k <= j) or (i > j and (k > i or k <= j)):
                 continue
