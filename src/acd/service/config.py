@@ -90,6 +90,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from .._tables import TomlTable
 from ..errors import AcdError, InvalidInput
 from ..policy import Queue, check_name, check_skills, queue_from_dict
 
@@ -111,28 +112,8 @@ _NUMBER = re.compile(r"[0-9A-Za-z+*#_.-]{1,64}\Z")
 
 # ------------------------------------------------------------------ helpers
 
-class _Table:
-    """A TOML table being read: known keys are popped, leftovers are an error."""
-
-    def __init__(self, where: str, data: object) -> None:
-        if not isinstance(data, Mapping):
-            raise InvalidInput(f"{where} must be a table, got {data!r}")
-        self.where = where
-        self.d = dict(data)
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def pop(self, key: str, default: Any = dataclasses.MISSING) -> Any:
-        if key in self.d:
-            return self.d.pop(key)
-        if default is dataclasses.MISSING:
-            raise InvalidInput(f"{self.path(key)} is required")
-        return default
-
-    def done(self) -> None:
-        if self.d:
-            raise InvalidInput(f"unknown field(s) in {self.where or 'the configuration'}: {sorted(self.d)!r}")
+class _Table(TomlTable):
+    document = "the configuration"
 
 
 def _str(where: str, value: object, *, empty: bool = False, pattern: Optional[re.Pattern[str]] = None,

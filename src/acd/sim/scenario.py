@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from .._tables import TomlTable
 from ..errors import AcdError, InvalidInput
 from ..policy import AGENT_STRATEGIES, Queue, check_name, check_priority, check_requirements, queue_from_dict
 from .dists import Dist, dist_from_spec
@@ -80,28 +81,8 @@ def _int(field_name: str, value: object, *, lo: int = 0) -> int:
     return value
 
 
-class _Table:
-    """A TOML table being read: known keys are popped, leftovers are an error."""
-
-    def __init__(self, where: str, data: object):
-        if not isinstance(data, Mapping):
-            raise InvalidInput(f"{where} must be a table, got {data!r}")
-        self.where = where
-        self.d = dict(data)
-
-    def path(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def pop(self, key: str, default: Any = dataclasses.MISSING) -> Any:
-        if key in self.d:
-            return self.d.pop(key)
-        if default is dataclasses.MISSING:
-            raise InvalidInput(f"{self.path(key)} is required")
-        return default
-
-    def done(self) -> None:
-        if self.d:
-            raise InvalidInput(f"unknown field(s) in {self.where or 'scenario'}: {sorted(self.d)!r}")
+class _Table(TomlTable):
+    document = "scenario"
 
 
 def _list(field_name: str, value: object) -> list:
