@@ -1266,13 +1266,7 @@ cdef class Engine:
 
     def estimate_wait(self, queue, priority=None, requirements=None):
         """Predicted wait (:class:`acd.ewt.WaitEstimate`) for a caller who would join ``queue`` now."""
-        try:
-            qid = self._queue_ids.get(queue)
-        except TypeError:
-            qid = None
-        if qid is None:
-            raise _errors.unknown_queue(queue)
-        cdef int32_t q = qid, prio, extra = 0
+        cdef int32_t q = self._queue_slot(queue), prio, extra = 0
         prio = self._queue_policies[q].priority if priority is None else _check_priority(priority)
         extra = self._req_id(_call_requirements(requirements, self._skills))
         cdef int32_t b = self._bucket_for(q, 0, prio, extra, 0)
@@ -1303,13 +1297,7 @@ cdef class Engine:
 
     def patience(self, queue, priority=None):
         """Patience estimate (:class:`acd.patience.PatienceEstimate`) of a queue, or of one priority class."""
-        try:
-            qid = self._queue_ids.get(queue)
-        except TypeError:
-            qid = None
-        if qid is None:
-            raise _errors.unknown_queue(queue)
-        cdef QueueRec* qr = &self._queues[<int32_t>qid]
+        cdef QueueRec* qr = &self._queues[self._queue_slot(queue)]
         cdef int64_t ab = 0, ob = 0
         cdef double ex = 0.0
         cdef int p
@@ -1325,13 +1313,7 @@ cdef class Engine:
 
     def patience_samples(self, queue):
         """The recent (wait, abandoned) pairs of a queue, oldest first (for Kaplan–Meier)."""
-        try:
-            qid = self._queue_ids.get(queue)
-        except TypeError:
-            qid = None
-        if qid is None:
-            raise _errors.unknown_queue(queue)
-        cdef QueueRec* qr = &self._queues[<int32_t>qid]
+        cdef QueueRec* qr = &self._queues[self._queue_slot(queue)]
         cdef int32_t i, j
         out = []
         for i in range(qr.ring_n):
@@ -1534,6 +1516,15 @@ cdef class Engine:
 
     # ------------------------------------------------------------ agents
 
+    cdef inline int32_t _queue_slot(self, object queue) except -1:
+        try:
+            slot = self._queue_ids.get(queue)
+        except TypeError:
+            slot = None
+        if slot is None:
+            raise _errors.unknown_queue(queue)
+        return slot
+
     cdef inline int32_t _agent_slot(self, object agent) except -1:
         try:
             slot = self._agent_slots.get(agent)
@@ -1632,13 +1623,7 @@ cdef class Engine:
     cdef int32_t _new_call(self, object call, object queue, object priority, object requirements,
                            double t) except -1:
         """Validate and create a call record (not yet in line); same checks as the oracle, same order."""
-        try:
-            qid = self._queue_ids.get(queue)
-        except TypeError:
-            qid = None
-        if qid is None:
-            raise _errors.unknown_queue(queue)
-        cdef int32_t q = qid, prio, extra = 0
+        cdef int32_t q = self._queue_slot(queue), prio, extra = 0
         if priority is None:
             prio = self._queue_policies[q].priority
         elif type(priority) is int and 0 <= priority <= 9:
@@ -1692,12 +1677,7 @@ cdef class Engine:
 
     cdef int _schedule_callback(self, object call, object queue, object at, object priority,
                                 object requirements, double t) except -1:
-        try:
-            qid = self._queue_ids.get(queue)
-        except TypeError:
-            qid = None
-        if qid is None:
-            raise _errors.unknown_queue(queue)
+        self._queue_slot(queue)   # the queue is checked before the time slot, as in the oracle
         cdef double at_t = _check_at(at, t)
         cdef int32_t c = self._new_call(call, queue, priority, requirements, t)
         cdef CallRec* cr = &self._calls[c]

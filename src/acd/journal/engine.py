@@ -88,7 +88,7 @@ class JournaledEngine:
         self.journal.append("add_queue", (_queue_to_dict(queue),))
 
     # -- commands
-    def _run(self, op: str, args: tuple, now: Any) -> List[Any]:
+    def _run(self, op: str, args: tuple) -> List[Any]:
         if self._failed is not None:
             raise JournalError(f"the journal failed earlier ({self._failed}); the engine is ahead of it: "
                                "restart from the journal")
@@ -123,7 +123,7 @@ class JournaledEngine:
         if name in _COMMANDS:
             def command(*args: Any, **kw: Any) -> List[Any]:
                 full = _positional(name, args, kw)
-                return self._run(name, full, None)
+                return self._run(name, full)
             command.__name__ = name
             return command
         return getattr(self.engine, name)
