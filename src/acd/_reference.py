@@ -558,10 +558,8 @@ class ReferenceEngine:
         except (KeyError, TypeError):
             raise errors.unknown_queue(queue) from None
 
-    def enqueue(self, call: Any, queue: str, now: float, priority: Optional[int] = None,
-                requirements: Any = None) -> List[Any]:
-        t = self._begin(now)
-        q = self._queue(queue)
+    def _new_call(self, call: Any, q: _Queue, priority: Optional[int], requirements: Any, t: float) -> _Call:
+        """Validate (in the core's order) and register a new call, not yet in line."""
         prio = q.policy.priority if priority is None else check_priority(priority)
         extra = call_requirements(requirements, self._skills)
         check_id("call", call)
@@ -570,7 +568,13 @@ class ReferenceEngine:
         self._call_seq += 1
         c = _Call(call, self._call_seq, q, prio, extra, t)
         self._calls[call] = c
-        q.counters["entered"] += 1
+        return c
+
+    def enqueue(self, call: Any, queue: str, now: float, priority: Optional[int] = None,
+                requirements: Any = None) -> List[Any]:
+        t = self._begin(now)
+        c = self._new_call(call, self._queue(queue), priority, requirements, t)
+        c.queue.counters["entered"] += 1
         out: List[Any] = []
         self._dispatch_call(c, t, out)
         if c.state == "waiting":
@@ -582,17 +586,10 @@ class ReferenceEngine:
         t = self._begin(now)
         q = self._queue(queue)
         at_t = check_at(at, t)
-        prio = q.policy.priority if priority is None else check_priority(priority)
-        extra = call_requirements(requirements, self._skills)
-        check_id("call", call)
-        if call in self._calls:
-            raise errors.duplicate_call(call)
-        self._call_seq += 1
-        c = _Call(call, self._call_seq, q, prio, extra, t)
+        c = self._new_call(call, q, priority, requirements, t)
         c.virtual = True
         c.state = "scheduled"
         c.timer = at_t
-        self._calls[call] = c
         q.callbacks["scheduled"] += 1
         out: List[Any] = []
         if at_t <= t:
