@@ -21,3 +21,16 @@ def peak(waiting):
 
 # call-back / announcement features on (appended: issue 3)
 CALLBACK_WAITING = 20_000
+
+# simulator: M/M/n+M at critical load, talk 300 s, patience 180 s (appended: issue 4)
+SIM_CALLS = 100_000
+SIM_AGENTS = [50, 500]
+
+
+def mmn_m(agents, calls=SIM_CALLS):
+    import acd
+    from acd.sim import AgentGroup, CallType, Dist, Scenario
+    span = calls * 300.0 / agents
+    return Scenario(name="mmn+m", start=0.0, end=span, interval=span, queues=(acd.Queue("q"),),
+                    call_types=(CallType("call", "q", 1.0, Dist.exponential(300.0), Dist.exponential(180.0)),),
+                    agents=(AgentGroup("agents", agents),), arrivals=(float(calls),))

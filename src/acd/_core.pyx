@@ -77,10 +77,6 @@ cdef class _Decision:
 @cython.final
 cdef class Assign(_Decision):
     """Ring ``agent`` for ``call`` (from ``queue``); ``wait`` is seconds since the call first arrived."""
-    cdef readonly object call
-    cdef readonly object agent
-    cdef readonly str queue
-    cdef readonly double wait
     __match_args__ = ('call', 'agent', 'queue', 'wait',)
 
     def __init__(self, call, agent, str queue, double wait):
@@ -97,9 +93,6 @@ cdef class Assign(_Decision):
 @cython.final
 cdef class Overflow(_Decision):
     """The call left ``from_queue`` for ``to_queue`` (a routing step's overflow)."""
-    cdef readonly object call
-    cdef readonly str from_queue
-    cdef readonly str to_queue
     __match_args__ = ('call', 'from_queue', 'to_queue',)
 
     def __init__(self, call, str from_queue, str to_queue):
@@ -115,9 +108,6 @@ cdef class Overflow(_Decision):
 @cython.final
 cdef class Exit(_Decision):
     """The call leaves unanswered (``reason``: ``"max_wait"`` or ``"callback_failed"``); the dialplan decides what follows."""
-    cdef readonly object call
-    cdef readonly str queue
-    cdef readonly str reason
     __match_args__ = ('call', 'queue', 'reason',)
 
     def __init__(self, call, str queue, str reason):
@@ -133,10 +123,6 @@ cdef class Exit(_Decision):
 @cython.final
 cdef class Announce(_Decision):
     """Tell the caller their ``position`` in ``queue`` and the estimated wait ``ewt`` (seconds, may be inf)."""
-    cdef readonly object call
-    cdef readonly str queue
-    cdef readonly long position
-    cdef readonly double ewt
     __match_args__ = ('call', 'queue', 'position', 'ewt',)
 
     def __init__(self, call, str queue, long position, double ewt):
@@ -153,9 +139,6 @@ cdef class Announce(_Decision):
 @cython.final
 cdef class OfferCallback(_Decision):
     """Offer the caller a call-back (virtual hold): their estimated wait ``ewt`` is long."""
-    cdef readonly object call
-    cdef readonly str queue
-    cdef readonly double ewt
     __match_args__ = ('call', 'queue', 'ewt',)
 
     def __init__(self, call, str queue, double ewt):
@@ -171,10 +154,6 @@ cdef class OfferCallback(_Decision):
 @cython.final
 cdef class DialBack(_Decision):
     """The call-back's turn came: ``agent`` is reserved; dial the caller back (``attempt`` from 1)."""
-    cdef readonly object call
-    cdef readonly object agent
-    cdef readonly str queue
-    cdef readonly long attempt
     __match_args__ = ('call', 'agent', 'queue', 'attempt',)
 
     def __init__(self, call, agent, str queue, long attempt):
@@ -391,106 +370,6 @@ cdef class Engine:
     fell due are processed, and their decisions come with the next command's.
     See ``docs/engine.md`` for the full semantics.
     """
-
-    cdef readonly str agent_strategy
-    cdef readonly object seed
-    cdef readonly str rna_action
-    cdef readonly double no_answer_delay
-    cdef readonly double reject_delay
-    cdef readonly str call_choice
-    cdef readonly int patience_window
-    cdef int _strategy
-    cdef int _choice
-    cdef bint _rna_ready
-    cdef uint64_t _rng
-    cdef double _now
-    cdef uint64_t _call_seq
-    cdef uint64_t _agent_seq
-    cdef uint64_t _offers
-    cdef list _pending
-
-    # names and interning
-    cdef dict _skills
-    cdef dict _queue_ids
-    cdef list _queue_names
-    cdef list _queue_policies
-    cdef dict _req_ids
-    cdef list _req_tuples
-    cdef dict _group_ids
-    cdef list _group_profiles
-    cdef dict _extra_buckets
-
-    # calls
-    cdef CallRec* _calls
-    cdef int32_t* _call_pos        # position in its bucket heap
-    cdef int32_t* _call_timer_pos  # position in the call-timer heap
-    cdef int32_t _calls_cap
-    cdef int32_t* _call_free
-    cdef int32_t _call_nfree
-    cdef int32_t _calls_used
-    # id -> slot: open addressing over slots (linear probing, load <= 1/2);
-    # keys and hashes live in the call records, so a lookup touches no Python int
-    cdef int32_t* _ctab
-    cdef int64_t _ctab_mask
-    cdef int _ctab_shift      # 64 - log2(table size), for Fibonacci hashing
-    cdef int32_t _ncalls
-    cdef int32_t _waiting
-
-    # agents
-    cdef AgentRec* _agents
-    cdef int32_t* _agent_idle_pos
-    cdef int32_t* _agent_timer_pos
-    cdef int32_t _agents_cap
-    cdef int32_t* _agent_free
-    cdef int32_t _agent_nfree
-    cdef int32_t _agents_used
-    cdef dict _agent_slots
-    cdef list _agent_ids
-    cdef list _agent_reasons
-
-    # queues and routing steps
-    cdef QueueRec* _queues
-    cdef int32_t* _tick_pos
-    cdef int32_t _nqueues
-    cdef int32_t _queues_cap
-    cdef int32_t* _step_overflow
-    cdef int32_t* _step_boost
-    cdef int32_t _steps_used
-    cdef int32_t _steps_cap
-    cdef int32_t* _bucket_lut
-    cdef int32_t _lut_used
-    cdef int32_t _lut_cap
-
-    # buckets
-    cdef Bucket* _buckets
-    cdef int32_t* _bucket_dl_pos
-    cdef int32_t _nbuckets
-    cdef int32_t _buckets_cap
-    cdef int32_t _words_b
-    cdef uint64_t* _nonempty
-    cdef int32_t* _req_skills
-    cdef int32_t _req_skills_used
-    cdef int32_t _req_skills_cap
-
-    # groups
-    cdef Heap* _groups
-    cdef int32_t* _group_staffed   # agents logged in and not paused, per group
-    cdef int32_t _ngroups
-    cdef int32_t _groups_cap
-    cdef int32_t _words_g
-    cdef uint64_t* _idle_groups
-    cdef uint8_t* _levels
-    cdef int32_t _level_stride
-
-    # eligibility, both directions
-    cdef uint64_t* _b2g
-    cdef uint64_t* _g2b
-
-    # time events
-    cdef Heap _timers        # agents: wrap-up ends, delays
-    cdef Heap _deadlines     # buckets, keyed by their head's next event
-    cdef Heap _call_timers   # call-backs: retries, scheduled slots
-    cdef Heap _ticks         # queues: periodic announcements
 
     def __cinit__(self):
         self._pending = []
@@ -1483,21 +1362,20 @@ cdef class Engine:
                 raise _errors.time_backwards(t, self._now)
         else:
             t = _check_now(now, self._now)
+        self._advance_to(t)
+        return t
+
+    cdef inline int _advance_to(self, double t) except -1:
+        """Run what fell due up to ``t`` (checked: finite, not before now) and move the clock there."""
         if (self._timers.n > 0 and self._timers.a[0].t <= t) or \
                 (self._deadlines.n > 0 and self._deadlines.a[0].t <= t) or \
                 (self._call_timers.n > 0 and self._call_timers.a[0].t <= t) or \
                 (self._ticks.n > 0 and self._ticks.a[0].t <= t):
             self._run_due(t)
         self._now = t
-        return t
+        return 0
 
-    cdef inline list _finish(self):
-        cdef list out = self._pending
-        self._pending = []
-        return out
-
-    def next_deadline(self):
-        """Earliest time at which :meth:`advance` has work to do, or None."""
+    cdef inline double _next_deadline(self) noexcept:
         cdef double t = INFINITY
         if self._timers.n > 0:
             t = self._timers.a[0].t
@@ -1507,6 +1385,16 @@ cdef class Engine:
             t = self._call_timers.a[0].t
         if self._ticks.n > 0 and self._ticks.a[0].t < t:
             t = self._ticks.a[0].t
+        return t
+
+    cdef inline list _finish(self):
+        cdef list out = self._pending
+        self._pending = []
+        return out
+
+    def next_deadline(self):
+        """Earliest time at which :meth:`advance` has work to do, or None."""
+        cdef double t = self._next_deadline()
         return None if t == INFINITY else t
 
     def advance(self, now):
@@ -1620,10 +1508,11 @@ cdef class Engine:
             raise _errors.unknown_call(call)
         return c
 
-    cdef int32_t _new_call(self, object call, object queue, object priority, object requirements,
+    cdef int32_t _new_call(self, object call, int32_t q, object priority, object requirements,
                            double t) except -1:
-        """Validate and create a call record (not yet in line); same checks as the oracle, same order."""
-        cdef int32_t q = self._queue_slot(queue), prio, extra = 0
+        """Validate and create a call record (not yet in line) in queue slot ``q`` (resolved by the caller,
+        first: same checks as the oracle, same order)."""
+        cdef int32_t prio, extra = 0
         if priority is None:
             prio = self._queue_policies[q].priority
         elif type(priority) is int and 0 <= priority <= 9:
@@ -1659,7 +1548,11 @@ cdef class Engine:
         return self._finish()
 
     cdef int _enqueue(self, object call, object queue, object priority, object requirements, double t) except -1:
-        cdef int32_t c = self._new_call(call, queue, priority, requirements, t)
+        return self._enqueue_in(call, self._queue_slot(queue), priority, requirements, t)
+
+    cdef int _enqueue_in(self, object call, int32_t q, object priority, object requirements, double t) except -1:
+        """:meth:`enqueue` with the queue already resolved to its slot (compiled drivers: the simulator)."""
+        cdef int32_t c = self._new_call(call, q, priority, requirements, t)
         cdef CallRec* cr = &self._calls[c]
         cr.bucket = self._bucket_for(cr.queue, 0, cr.priority, cr.extra, 0)
         self._queues[cr.queue].entered += 1
@@ -1677,9 +1570,9 @@ cdef class Engine:
 
     cdef int _schedule_callback(self, object call, object queue, object at, object priority,
                                 object requirements, double t) except -1:
-        self._queue_slot(queue)   # the queue is checked before the time slot, as in the oracle
+        cdef int32_t q = self._queue_slot(queue)   # the queue is checked before the time slot, as in the oracle
         cdef double at_t = _check_at(at, t)
-        cdef int32_t c = self._new_call(call, queue, priority, requirements, t)
+        cdef int32_t c = self._new_call(call, q, priority, requirements, t)
         cdef CallRec* cr = &self._calls[c]
         cr.virtual = 1
         cr.state = C_SCHEDULED

@@ -9,10 +9,11 @@ fed through its public commands exactly as a telephony adapter would feed it
 steps, overflows, max-wait exits, wrap-up ends) are processed by calling
 ``advance`` at ``next_deadline()``.
 
-Speed: every random quantity is drawn up front as numpy arrays and turned
-into Python lists; arrivals are a sorted list merged with one ``heapq`` of
-``(time, kind, index)`` tuples; the loop binds everything to locals (about
-5 us per call on M/M/n+M, of which the engine takes about 1.5 us).
+Speed: every random quantity is drawn up front as numpy arrays; the event
+loop is compiled (``_loop.pyx``): it merges the sorted arrivals with a C heap
+of timed events and calls the engine's C methods directly, so a simulated
+call costs well under a microsecond on M/M/n+M.  ``_reference_loop.py`` is
+the same loop in plain Python, the oracle the tests compare it with.
 
 Call-back (virtual hold), two modes (``callback_mode``):
 
@@ -47,7 +48,6 @@ import dataclasses
 import math
 import time as _time
 from dataclasses import dataclass, field
-from heapq import heappop, heappush
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -55,7 +55,8 @@ import numpy as np
 from .. import _core
 from .._core import Assign, Engine, Exit, Overflow
 from ..errors import InvalidInput
-from .records import agent_interval_array, call_record_array
+from ._loop import Loop
+from .records import call_record_array
 from .scenario import Callback, Scenario
 
 __all__ = ("simulate", "SimResult", "CallbackPolicy", "VirtualHold", "CALLBACK_MODES", "engine_has_callbacks")
@@ -175,7 +176,11 @@ def _draw_arrivals(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
     k = 0
     for i, n in enumerate(counts):
         t0 = sc.start + i * sc.interval
-        out[k:k + n] = np.sort(t0 + sc.interval * rng.random(n))
+        part = out[k:k + n]       # drawn, scaled and sorted in place: no temporary of the day's size
+        rng.random(n, out=part)
+        part *= sc.interval
+        part += t0
+        part.sort()
         k += n
     return out
 
@@ -241,6 +246,14 @@ def simulate(scenario: Scenario, seed: Optional[int] = None, *,
     is called now and then with the fraction of the scenario's span done.
     ``sample_every`` seconds the number of waiting calls is sampled.
     """
+    return _run(scenario, seed, callback_policy=callback_policy, callback_mode=callback_mode, progress=progress,
+                sample_every=sample_every, record_agents=record_agents, loop=Loop)
+
+
+def _run(scenario: Scenario, seed: Optional[int], *, callback_policy: Optional[CallbackPolicy],
+         callback_mode: str, progress: Optional[Callable[[float], None]], sample_every: float,
+         record_agents: bool, loop: Any) -> SimResult:
+    """:func:`simulate` with the event loop's class: the compiled ``Loop`` or the ``ReferenceLoop`` oracle."""
     sc = scenario
     if not isinstance(sc, Scenario):
         raise InvalidInput(f"scenario must be an acd.sim.Scenario, got {sc!r}")
@@ -285,21 +298,35 @@ def simulate(scenario: Scenario, seed: Optional[int] = None, *,
     arr = _draw_arrivals(sc, rng)
     n = len(arr)
     mix = sc.mix()
-    pick = rng.choice(len(mix), size=n, p=np.array([w for _, _, w in mix]) / sum(w for _, _, w in mix))
-    service = np.empty(n)
-    patience = np.empty(n)
-    for k, (ct, sg, _w) in enumerate(mix):
-        m = pick == k
-        nk = int(m.sum())
-        service[m] = ct.service.scaled(sg.service_factor).sample(rng, nk)
-        patience[m] = ct.patience.scaled(sg.patience_factor).sample(rng, nk)
-    ring = sc.ring.sample(rng, n)
+    if len(mix) == 1:
+        pick = np.zeros(n, dtype=np.int32)
+    else:
+        pick = rng.choice(len(mix), size=n, p=np.array([w for _, _, w in mix]) / sum(w for _, _, w in mix))
+        pick = pick.astype(np.int32)
+    if len(mix) == 1:
+        ct, sg, _w = mix[0]
+        service = ct.service.scaled(sg.service_factor).sample(rng, n)
+        abandon_at = ct.patience.scaled(sg.patience_factor).sample(rng, n)   # patience, then + arrival
+    else:
+        service = np.empty(n)
+        abandon_at = np.empty(n)
+        for k, (ct, sg, _w) in enumerate(mix):
+            m = pick == k
+            nk = int(m.sum())
+            service[m] = ct.service.scaled(sg.service_factor).sample(rng, nk)
+            abandon_at[m] = ct.patience.scaled(sg.patience_factor).sample(rng, nk)
+    abandon_at += arr
+    ring_zero = sc.ring.kind == "fixed" and sc.ring.a == 0.0
+    ring = np.zeros(0) if ring_zero else sc.ring.sample(rng, n)
     n_att = cb.retries + 1
-    u_accept = rng.random(n)
-    u_reach_a = rng.random((n, n_att))
-    dial_a = cb.dial_ring.sample(rng, n * n_att).reshape(n, n_att)
-    u_reach = u_reach_a.tolist() if cb.enabled or native else []
-    dial = dial_a.tolist() if cb.enabled or native else []
+    if cb.enabled or native:
+        # the last draws: skipping them when nothing offers call-backs changes no other draw
+        u_accept = rng.random(n)
+        u_reach_a = rng.random((n, n_att))
+        dial_a = cb.dial_ring.sample(rng, n * n_att).reshape(n, n_att)
+    else:
+        u_accept = np.zeros(0)
+        u_reach_a = dial_a = np.zeros((0, n_att))
     # per mix entry: queue index, priority, requirements
     mq: List[int] = []
     mprio: List[int] = []
@@ -316,45 +343,36 @@ def simulate(scenario: Scenario, seed: Optional[int] = None, *,
         mq.append(qindex[ct.queue])
         mprio.append(p)
         mreq.append(req or None)
-    pick_l = pick.tolist()
-    c_q0 = [mq[k] for k in pick_l]
-    c_prio = [mprio[k] for k in pick_l]
-    c_req = [mreq[k] for k in pick_l]
-    arr_l = arr.tolist()
-    service_l = service.tolist()
-    abandon_at = (arr + patience).tolist()
-    ring_zero = bool(np.all(ring == 0.0))
-    ring_l = [] if ring_zero else ring.tolist()
+    c_q0 = np.asarray(mq, dtype=np.int32)[pick]
+    # the loop writes its outputs straight into the call records' columns
+    records = call_record_array(n, call=np.arange(n), queue=c_q0, priority=np.asarray(mprio, dtype=np.int8)[pick],
+                                arrival=arr, answered=math.nan, ended=math.nan, outcome=_O_EXITED, agent=-1)
+    calls = {
+        # inputs
+        "arrival": arr, "service": service, "abandon_at": abandon_at, "ring": ring,
+        "queue": c_q0, "mix": pick, "u_accept": u_accept, "u_reach": u_reach_a, "dial": dial_a,
+        "mix_priority": mprio, "mix_requirements": mreq,
+        # state, written by the loop
+        "state": np.zeros(n, dtype=np.int8), "queue_now": c_q0.copy(), "attempts": np.zeros(n, dtype=np.int32),
+    }
+    for name in ("answered", "ended", "outcome", "agent", "wrap"):
+        calls[name] = records[name]
+    for name in ("overflowed", "cb_accepted", "cb_offered", "cb_dialled", "cb_reached"):
+        calls[name] = records[name].view(np.uint8)
 
-    # ---- call state (lists: faster than numpy scalars in the loop)
-    c_state = [_C_NEW] * n
-    c_queue = list(c_q0)
-    c_agent = [-1] * n
-    c_ans = [math.nan] * n
-    c_end = [math.nan] * n
-    c_out = [_O_EXITED] * n
-    c_wrap = [0.0] * n
-    c_over = bytearray(n)
-    c_vhold = bytearray(n)
-    c_cb_off = bytearray(n)
-    c_cb_dial = bytearray(n)
-    c_cb_reach = bytearray(n)
-    c_att = [0] * n
-    waiting_q = [0] * nq       # callers on hold, per queue
-    cbline_q = [0] * nq        # call-backs in line (simulator mode), per queue
-
-    # call-back settings
-    cb_on = cb.enabled
+    # ---- queues (call-back settings: the simulator's own offers, mode "simulator")
     policy = callback_policy if callback_policy is not None else VirtualHold(cb)
-    offer_hook = policy.on_wait_announcement
-    cb_queue = [cb_on and not native and (cb.queues is None or qn in cb.queues) for qn in qnames]
     loads = sc.queue_load()
-    aht_q = [loads[qn][1] + wrap_q[i] for i, qn in enumerate(qnames)]
-    cb_accept = cb.accept
-    cb_reach = cb.reach
-    cb_no_answer = cb.no_answer
-    cb_retries = cb.retries
-    cb_retry_delay = cb.retry_delay
+    queues = {
+        "names": list(qnames), "index": qindex,
+        "wrap": np.asarray(wrap_q, dtype=float),
+        "aht": np.asarray([loads[qn][1] + wrap_q[i] for i, qn in enumerate(qnames)], dtype=float),
+        "callback": np.asarray([cb.enabled and not native and (cb.queues is None or qn in cb.queues)
+                                for qn in qnames], dtype=np.uint8),
+        "waiting": np.zeros(nq, dtype=np.int64),     # callers on hold
+        "cbline": np.zeros(nq, dtype=np.int64),      # call-backs in line (simulator mode)
+        "staffed": np.zeros(nq, dtype=np.int64),     # agents logged in who serve the queue
+    }
 
     # ---- agents
     shifts = _agent_shifts(sc)
@@ -365,32 +383,15 @@ def simulate(scenario: Scenario, seed: Optional[int] = None, *,
             aidx[nm] = len(names)
             names.append(nm)
     na = len(names)
-    a_group = [0] * na
+    a_group = np.zeros(na, dtype=np.int32)
     for nm, gi, _s, _e in shifts:
         a_group[aidx[nm]] = gi
-    g_skills = [dict(g.skills) for g in sc.agents]
-    g_queues = [None if g.queues is None else list(g.queues) for g in sc.agents]
-    g_serves = [_serves(sc, gi) for gi in range(len(sc.agents))]
-    staffed_q = [0] * nq
-    a_state = [_A_OUT] * na
-    a_since = [0.0] * na
-    a_wrap_until = [0.0] * na
-    a_pending = [_P_NONE] * na
-    a_pend_end = [0.0] * na
-    a_pend_reason = [""] * na
-    a_pause_end = [0.0] * na
-    iv_agent: List[int] = []
-    iv_state: List[int] = []
-    iv_start: List[float] = []
-    iv_end: List[float] = []
-    counts = [0, 0]   # logged in, working (ringing, talking, wrap-up)
-
-    heap: List[Tuple[float, int, int]] = []
+    events: List[Tuple[float, int, int]] = []
     for nm, gi, t_in, t_out in shifts:
         a = aidx[nm]
-        heappush(heap, (t_in, _LOGIN, a))
+        events.append((t_in, _LOGIN, a))
         if t_out != math.inf:
-            heappush(heap, (t_out, _LOGOUT, a))
+            events.append((t_out, _LOGOUT, a))
     pause_list: List[Tuple[int, float, str]] = []   # (agent, end, reason)
     for gi, grp in enumerate(sc.agents):
         members = [aidx[nm] for nm in dict.fromkeys(nm for nm, gj, _, _ in shifts if gj == gi)]
@@ -398,459 +399,59 @@ def simulate(scenario: Scenario, seed: Optional[int] = None, *,
             for k, a in enumerate(members):
                 st = pz.start + (pz.spread * k / len(members) if members else 0.0)
                 pause_list.append((a, st + pz.duration, pz.reason))
-                heappush(heap, (st, _PAUSE, len(pause_list) - 1))
-    sample_t: List[float] = []
-    sample_w: List[List[int]] = []
-    sample_logged: List[int] = []
-    sample_working: List[int] = []
-    heappush(heap, (sc.start, _SAMPLE, 0))
-
-    # ---- engine commands, bound once
-    e_enqueue = eng.enqueue
-    e_answer = eng.answer
-    e_complete = eng.complete
-    e_abandon = eng.abandon
-    e_advance = eng.advance
-    e_next = eng.next_deadline
-    e_login = eng.login
-    e_logout = eng.logout
-    e_pause = eng.pause
-    e_ready = eng.ready
-    e_rna = eng.ring_no_answer
-    _missing = _no_callbacks
-    e_accept_cb: Callable[..., list] = getattr(eng, "accept_callback", _missing)
-    e_cb_answered: Callable[..., list] = getattr(eng, "callback_answered", _missing)
-    e_cb_failed: Callable[..., list] = getattr(eng, "callback_failed", _missing)
-    announcements = [0]
-    push = heappush
-    pop = heappop
-    nan = math.nan
-    inf = math.inf
-
-    in_system = 0                 # calls arrived and not ended
-
-    def set_agent(a: int, new: int, t: float) -> None:
-        """Agent a changes state at t; close the previous interval (wrap-up then idle)."""
-        old = a_state[a]
-        since = a_since[a]
-        if old == _A_WRAP:
-            wu = a_wrap_until[a]
-            if t > wu:
-                if record_agents:
-                    iv_agent.append(a); iv_state.append(_A_WRAP); iv_start.append(since); iv_end.append(wu)
-                counts[1] -= 1              # the wrap-up ended (engine timer) and the agent idled
-                old = _A_IDLE
-                since = wu
-            elif new == _A_PAUSE or new == _A_OUT:
-                # a pause or log-out taken in wrap-up starts when the wrap-up would have ended
-                t = wu
-        if old != _A_OUT:
-            if record_agents and t > since:
-                iv_agent.append(a); iv_state.append(old); iv_start.append(since); iv_end.append(t)
-            if old == _A_RING or old == _A_BUSY or old == _A_WRAP:
-                counts[1] -= 1
-        else:
-            counts[0] += 1
-        if new == _A_OUT:
-            counts[0] -= 1
-        elif new == _A_RING or new == _A_BUSY or new == _A_WRAP:
-            counts[1] += 1
-        a_state[a] = new
-        a_since[a] = t
-
-    def answer(c: int, t: float) -> None:
-        if c_vhold[c] and native:
-            e_cb_answered(c, t)
-        else:
-            e_answer(c, t)
-        c_state[c] = _C_TALK
-        c_ans[c] = t
-        set_agent(c_agent[c], _A_BUSY, t)
-        push(heap, (t + service_l[c], _END, c))
-
-    def dial_back(c: int, a: int, t: float) -> None:
-        """Agent a calls the caller back: reached after the dial ring, or not."""
-        k = min(c_att[c], n_att - 1)
-        c_state[c] = _C_OFFER
-        c_agent[c] = a
-        c_cb_dial[c] = 1
-        set_agent(a, _A_RING, t)
-        if u_reach[c][k] < cb_reach:
-            push(heap, (t + dial[c][k], _CB_ANSWER, c))
-        else:
-            push(heap, (t + cb_no_answer, _CB_FAIL, c))
-
-    def decide(ds: list, t: float) -> None:
-        """Act on the engine's decisions, taken at time t."""
-        nonlocal in_system
-        for d in ds:
-            tp = type(d)
-            if tp is Assign:
-                c = d.call
-                a = d.agent
-                if a_pending[a]:
-                    decline(c, a, t)
-                    continue
-                if c_vhold[c]:                    # simulator-side call-back: this agent dials back
-                    cbline_q[c_queue[c]] -= 1
-                    dial_back(c, a, t)
-                    continue
-                if c_state[c] == _C_WAIT:
-                    waiting_q[c_queue[c]] -= 1
-                c_agent[c] = a
-                if ring_zero:
-                    # hot path: idle agent picks up at once (no ring interval to record)
-                    e_answer(c, t)
-                    c_state[c] = _C_TALK
-                    c_ans[c] = t
-                    if a_state[a] == _A_IDLE:
-                        if record_agents and t > a_since[a]:
-                            iv_agent.append(a); iv_state.append(_A_IDLE); iv_start.append(a_since[a])
-                            iv_end.append(t)
-                        counts[1] += 1
-                        a_state[a] = _A_BUSY
-                        a_since[a] = t
-                    else:
-                        set_agent(a, _A_BUSY, t)
-                    push(heap, (t + service_l[c], _END, c))
-                else:
-                    c_state[c] = _C_OFFER
-                    set_agent(a, _A_RING, t)
-                    r = ring_l[c]
-                    if r > 0.0:
-                        push(heap, (t + r, _ANSWER, c))
-                    else:
-                        answer(c, t)
-            elif tp is Overflow:
-                c = d.call
-                qf = qindex[d.from_queue]
-                qt = qindex[d.to_queue]
-                line = cbline_q if c_vhold[c] else waiting_q
-                line[qf] -= 1
-                line[qt] += 1
-                c_queue[c] = qt
-                c_over[c] = 1
-            elif tp is Exit:
-                c = d.call
-                if c_vhold[c]:
-                    if not native:
-                        cbline_q[c_queue[c]] -= 1
-                    c_out[c] = _O_CB_FAILED if d.reason == "callback_failed" else _O_EXITED
-                else:
-                    waiting_q[c_queue[c]] -= 1
-                    c_out[c] = _O_EXITED
-                c_state[c] = _C_DONE
-                c_end[c] = t
-                in_system -= 1
-            elif tp is _DialBack:
-                if a_pending[d.agent]:
-                    decline(d.call, d.agent, t)
-                else:
-                    dial_back(d.call, d.agent, t)
-            elif tp is _OfferCallback:
-                c = d.call
-                q = c_queue[c]
-                if c_state[c] == _C_WAIT and not c_vhold[c] and \
-                        offer_hook(t, d.queue, waiting_q[q], staffed_q[q], d.ewt):
-                    c_cb_off[c] = 1
-                    if u_accept[c] < cb_accept:
-                        c_vhold[c] = 1
-                        waiting_q[q] -= 1
-                        ds2 = e_accept_cb(c, t)
-                        if ds2:
-                            decide(ds2, t)
-            elif tp is _Announce:
-                announcements[0] += 1
-            else:  # a decision this simulator does not know yet
-                raise InvalidInput(f"unexpected engine decision {d!r}")
-
-    def decline(c: int, a: int, t: float) -> None:
-        """An agent due for a pause or log-out was offered a call the instant it became free.
-
-        The engine has no "pause after this call"; the agent declines the
-        offer (``ring_no_answer`` at the same instant: the call goes back to
-        its place in line, the engine pauses the agent), then pauses or
-        logs out as planned.
-        """
-        ds2 = e_rna(c, t)
-        p = a_pending[a]
-        a_pending[a] = _P_NONE
-        if p == _P_LOGOUT:
-            logout(a, t)
-        elif t < a_pend_end[a]:
-            start_pause(a, t, a_pend_end[a], a_pend_reason[a])
-        else:
-            ds2 = ds2 + e_ready(a, t)
-        if ds2:
-            decide(ds2, t)
-
-    def settle(a: int, t: float) -> None:
-        """Carry out a pause or log-out that waited for the agent's call to end."""
-        p = a_pending[a]
-        st = a_state[a]
-        if p == _P_NONE or st == _A_RING or st == _A_BUSY:
-            return
-        a_pending[a] = _P_NONE
-        if p == _P_LOGOUT:
-            logout(a, t)
-        elif t < a_pend_end[a]:
-            start_pause(a, t, a_pend_end[a], a_pend_reason[a])
-
-    def logout(a: int, t: float) -> None:
-        e_logout(a, t)
-        set_agent(a, _A_OUT, t)
-        for q in g_serves[a_group[a]]:
-            staffed_q[q] -= 1
-
-    def start_pause(a: int, t: float, until: float, reason: str) -> None:
-        e_pause(a, t, reason)
-        set_agent(a, _A_PAUSE, t)
-        a_pause_end[a] = until
-        push(heap, (max(until, a_since[a]), _UNPAUSE, a))
+                events.append((st, _PAUSE, len(pause_list) - 1))
+    events.append((sc.start, _SAMPLE, 0))
+    agents = {
+        "group": a_group,
+        "group_skills": [dict(g.skills) for g in sc.agents],
+        "group_queues": [None if g.queues is None else list(g.queues) for g in sc.agents],
+        "group_serves": [_serves(sc, gi) for gi in range(len(sc.agents))],
+        "state": np.full(na, _A_OUT, dtype=np.int8), "since": np.zeros(na), "wrap_until": np.zeros(na),
+        "pending": np.zeros(na, dtype=np.int8), "pending_end": np.zeros(na), "pending_reason": [""] * na,
+        "pause_end": np.zeros(na), "pauses": pause_list,
+    }
+    settings = {
+        "ring_zero": ring_zero, "native": native, "record_agents": bool(record_agents),
+        "attempts": n_att, "cb_accept": cb.accept, "cb_reach": cb.reach, "cb_no_answer": cb.no_answer,
+        "cb_retries": cb.retries, "cb_retry_delay": cb.retry_delay,
+        "offer_hook": policy.on_wait_announcement, "progress": progress,
+        "start": sc.start, "end": sc.end, "span": max(sc.end - sc.start, 1e-9), "sample_every": float(sample_every),
+    }
 
     # ---- the loop
-    j = 0
-    next_arr = arr_l[0] if n else inf
-    events = 0
-    t = sc.start
-    span = max(sc.end - sc.start, 1e-9)
-    while True:
-        th = heap[0][0] if heap else inf
-        # engine time events (routing steps, exits, wrap-up ends) due before the next event run first,
-        # each at its own time: what they decide may schedule events earlier than the next one
-        nd = e_next()
-        if nd is not None and nd <= th and nd <= next_arr:
-            t = nd
-            ds = e_advance(nd)
-            if ds:
-                decide(ds, nd)
-            continue
-        if th <= next_arr:
-            if th == inf:
-                break
-            t, kind, x = pop(heap)
-        else:
-            t = next_arr
-            kind = -1
-            x = j
-            j += 1
-            next_arr = arr_l[j] if j < n else inf
-        events += 1
-
-        if kind == -1:                                   # arrival
-            c = x
-            in_system += 1
-            waiting_q[c_q0[c]] += 1
-            c_state[c] = _C_WAIT
-            ds = e_enqueue(c, qnames[c_q0[c]], t, c_prio[c], c_req[c])
-            if ds:
-                decide(ds, t)
-            st = c_state[c]
-            if st == _C_WAIT and not c_vhold[c]:
-                q = c_queue[c]
-                if cb_queue[q]:                   # simulator-side call-back offer
-                    pos = waiting_q[q] + cbline_q[q]
-                    staffed = staffed_q[q]
-                    ewt = pos * aht_q[q] / staffed if staffed > 0 else inf
-                    if offer_hook(t, qnames[q], pos, staffed, ewt):
-                        c_cb_off[c] = 1
-                        if u_accept[c] < cb_accept:
-                            c_vhold[c] = 1
-                            waiting_q[q] -= 1
-                            cbline_q[q] += 1
-                            continue
-                ab = abandon_at[c]
-                if ab != inf:
-                    push(heap, (ab, _ABANDON, c))
-            elif st == _C_OFFER and not ring_zero:
-                ab = abandon_at[c]
-                if ab != inf:
-                    push(heap, (ab, _ABANDON, c))
-        elif kind == _END:
-            c = x
-            ds = e_complete(c, t)
-            c_state[c] = _C_DONE
-            c_end[c] = t
-            c_out[c] = _O_ANSWERED
-            in_system -= 1
-            a = c_agent[c]
-            w = wrap_q[c_queue[c]]
-            c_wrap[c] = w
-            if w > 0.0:
-                set_agent(a, _A_WRAP, t)
-                a_wrap_until[a] = t + w
-            elif a_state[a] == _A_BUSY:             # hot path: straight back to idle
-                if record_agents:
-                    iv_agent.append(a); iv_state.append(_A_BUSY); iv_start.append(a_since[a]); iv_end.append(t)
-                counts[1] -= 1
-                a_state[a] = _A_IDLE
-                a_since[a] = t
-            else:
-                set_agent(a, _A_IDLE, t)
-            if ds:
-                decide(ds, t)
-            if a_pending[a]:
-                settle(a, t)
-        elif kind == _ANSWER:
-            if c_state[x] == _C_OFFER:
-                answer(x, t)
-        elif kind == _ABANDON:
-            c = x
-            st = c_state[c]
-            if (st == _C_WAIT or st == _C_OFFER) and not c_vhold[c]:
-                ds = e_abandon(c, t)
-                c_state[c] = _C_DONE
-                c_end[c] = t
-                c_out[c] = _O_ABANDONED
-                in_system -= 1
-                if st == _C_WAIT:
-                    waiting_q[c_queue[c]] -= 1
-                    if ds:
-                        decide(ds, t)
-                else:
-                    a = c_agent[c]
-                    set_agent(a, _A_IDLE, t)
-                    if ds:
-                        decide(ds, t)
-                    if a_pending[a]:
-                        settle(a, t)
-        elif kind == _CB_ANSWER:
-            if c_state[x] == _C_OFFER:
-                c_cb_reach[x] = 1
-                answer(x, t)
-        elif kind == _CB_FAIL:
-            c = x
-            if c_state[c] == _C_OFFER:
-                a = c_agent[c]
-                c_att[c] += 1
-                if native:
-                    # the engine retries (or gives up with Exit "callback_failed")
-                    c_state[c] = _C_RETRY
-                    set_agent(a, _A_IDLE, t)
-                    ds = e_cb_failed(c, t)
-                else:
-                    ds = e_abandon(c, t)
-                    set_agent(a, _A_IDLE, t)
-                    if c_att[c] <= cb_retries:
-                        c_state[c] = _C_RETRY
-                        push(heap, (t + cb_retry_delay, _RETRY, c))
-                    else:
-                        c_state[c] = _C_DONE
-                        c_end[c] = t
-                        c_out[c] = _O_CB_FAILED
-                        in_system -= 1
-                if ds:
-                    decide(ds, t)
-                if a_pending[a]:
-                    settle(a, t)
-        elif kind == _RETRY:                      # simulator-side call-back: back in line
-            c = x
-            c_queue[c] = c_q0[c]
-            cbline_q[c_q0[c]] += 1
-            c_state[c] = _C_WAIT
-            ds = e_enqueue(c, qnames[c_q0[c]], t, c_prio[c], c_req[c])
-            if ds:
-                decide(ds, t)
-        elif kind == _SAMPLE:
-            sample_t.append(t)
-            sample_w.append(list(waiting_q))
-            sample_logged.append(counts[0])
-            # agents whose wrap-up ended on an engine timer are idle already
-            sample_working.append(counts[1] - sum(1 for a in range(na)
-                                                  if a_state[a] == _A_WRAP and a_wrap_until[a] <= t))
-            if t < sc.end or (in_system > 0 and (heap or j < n)):
-                push(heap, (t + sample_every, _SAMPLE, x + 1))
-            if progress is not None:
-                progress(min(1.0, (t - sc.start) / span))
-        elif kind == _LOGIN:
-            a = x
-            if a_state[a] != _A_OUT:
-                a_pending[a] = _P_NONE      # back-to-back shifts: the deferred log-out is void
-                continue
-            gi = a_group[a]
-            ds = e_login(a, g_skills[gi], t, g_queues[gi])
-            set_agent(a, _A_IDLE, t)
-            for q in g_serves[gi]:
-                staffed_q[q] += 1
-            if ds:
-                decide(ds, t)
-        elif kind == _LOGOUT:
-            a = x
-            st = a_state[a]
-            if st == _A_OUT:
-                continue
-            if st == _A_RING or st == _A_BUSY:
-                a_pending[a] = _P_LOGOUT
-            else:
-                logout(a, t)
-        elif kind == _PAUSE:
-            a, until, reason = pause_list[x]
-            st = a_state[a]
-            if st == _A_IDLE or st == _A_WRAP:
-                start_pause(a, t, until, reason)
-            elif (st == _A_RING or st == _A_BUSY) and a_pending[a] != _P_LOGOUT:
-                a_pending[a] = _P_PAUSE
-                a_pend_end[a] = until
-                a_pend_reason[a] = reason
-        elif kind == _UNPAUSE:
-            a = x
-            if a_state[a] == _A_PAUSE and a_pause_end[a] <= t:
-                ds = e_ready(a, t)
-                set_agent(a, _A_IDLE, t)
-                if ds:
-                    decide(ds, t)
-            elif a_pending[a] == _P_PAUSE and a_pend_end[a] <= t:
-                a_pending[a] = _P_NONE
+    run = loop(eng, calls, queues, agents, settings, events)
+    n_events = run.run()
 
     # ---- close the books
-    t_last = t
-    unserved = 0
-    for c in range(n):
-        if c_state[c] != _C_DONE:
-            unserved += 1
-            c_end[c] = t_last
-            c_out[c] = _O_CB_FAILED if c_vhold[c] else _O_EXITED
-    for a in range(na):
-        if a_state[a] != _A_OUT:
-            set_agent(a, _A_OUT, max(t_last, a_since[a]))
+    t_last = run.t_last
+    c_state = calls["state"]
+    open_calls = c_state != _C_DONE
+    unserved = int(open_calls.sum())
+    calls["ended"][open_calls] = t_last
+    calls["outcome"][open_calls] = np.where(calls["cb_accepted"][open_calls] != 0, _O_CB_FAILED, _O_EXITED)
+    run.close_agents(t_last)
     if progress is not None:
         progress(1.0)
     snap = eng.snapshot()
     counters: Dict[str, Any] = {q: {k: v for k, v in qs.items() if k not in ("agents", "waiting", "oldest_wait")}
                                 for q, qs in snap["queues"].items()}
-    counters["events"] = events
+    counters["events"] = n_events
     counters["unserved"] = unserved
-    counters["announcements"] = announcements[0]
+    counters["announcements"] = run.announcements
     counters["callback_mode"] = "engine" if native else ("simulator" if cb.enabled else "off")
 
-    talk = np.where(np.isnan(c_ans), 0.0, np.asarray(c_end) - np.asarray(c_ans))
-    records = call_record_array(
-        n,
-        call=np.arange(n),
-        queue=np.asarray(c_q0),
-        priority=np.asarray(c_prio),
-        arrival=arr,
-        answered=np.asarray(c_ans),
-        ended=np.asarray(c_end),
-        outcome=np.asarray(c_out),
-        agent=np.asarray(c_agent),
-        talk=talk,
-        wrap=np.asarray(c_wrap),
-        overflowed=np.frombuffer(bytes(c_over), dtype=np.uint8),
-        transferred=np.zeros(n, dtype=np.uint8),
-        cb_offered=np.frombuffer(bytes(c_cb_off), dtype=np.uint8),
-        cb_accepted=np.frombuffer(bytes(c_vhold), dtype=np.uint8),
-        cb_dialled=np.frombuffer(bytes(c_cb_dial), dtype=np.uint8),
-        cb_reached=np.frombuffer(bytes(c_cb_reach), dtype=np.uint8),
-    )
+    talk = records["talk"]
+    np.subtract(records["ended"], records["answered"], out=talk)
+    talk[np.isnan(talk)] = 0.0          # never answered
     # an agent id is kept only for answered calls (a ringing agent of an abandoned call is not "its" agent)
     records["agent"][records["outcome"] != _O_ANSWERED] = -1
-    intervals = agent_interval_array(iv_agent, iv_state, iv_start, iv_end)
+    intervals = run.intervals()
+    sample_t = run.sample_t
     samples = {
-        "t": np.asarray(sample_t),
-        "waiting": np.asarray(sample_w, dtype=np.int64).reshape(len(sample_t), nq),
-        "logged_in": np.asarray(sample_logged, dtype=np.int64),
-        "working": np.asarray(sample_working, dtype=np.int64),
+        "t": np.asarray(sample_t, dtype=float),
+        "waiting": np.asarray(run.sample_w, dtype=np.int64).reshape(len(sample_t), nq),
+        "logged_in": np.asarray(run.sample_logged, dtype=np.int64),
+        "working": np.asarray(run.sample_working, dtype=np.int64),
     }
     return SimResult(scenario=sc, seed=seed, records=records, agent_intervals=intervals, agent_names=names,
-                     samples=samples, counters=counters, wall_time=_time.perf_counter() - wall0, events=events)
+                     samples=samples, counters=counters, wall_time=_time.perf_counter() - wall0, events=n_events)
