@@ -137,7 +137,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--load", type=float, default=1.0, help="offered load per agent in Erlangs (default 1.0)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip", nargs="*", default=[], choices=sorted(RUNNERS), help="programs to leave out")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per program, best time kept (default 1)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per program, best time kept (default 3)")
     args = ap.parse_args(argv)
 
     print(f"M/M/n+M, talk {MEAN_TALK:g} s, patience {MEAN_PATIENCE:g} s, load {args.load:g} x n, "

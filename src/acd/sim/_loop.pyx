@@ -332,9 +332,9 @@ cdef class Loop:
         cdef Py_ssize_t cap
         cdef Interval* row
         if self.iv_n == self.iv_cap:
-            # first guess: about two intervals per call (idle, then busy) and a few per agent; pages
-            # that stay untouched cost nothing, and growing a large buffer would copy it
-            cap = 2 * <Py_ssize_t>self.n + 8 * <Py_ssize_t>self.na + 4096 if self.iv_cap == 0 else 2 * self.iv_cap
+            # first guess: two or three intervals per call (idle, ringing, busy, wrap-up) and a few per
+            # agent; pages that stay untouched cost nothing, and growing a large buffer may copy it
+            cap = 3 * <Py_ssize_t>self.n + 8 * <Py_ssize_t>self.na + 4096 if self.iv_cap == 0 else 2 * self.iv_cap
             self.iv = <Interval*>_grow(self.iv, cap * sizeof(Interval))
             self.iv_cap = cap
         row = &self.iv[self.iv_n]
