@@ -138,6 +138,15 @@ class DifferentialMachine(RuleBasedStateMachine):
     def pause(self, agent, reason, dt):
         self.both("pause", agent, self.tick(dt), reason=reason)
 
+    @rule(data=st.data(), what=st.sampled_from(["pause", "logout", "ready"]), dt=DT)
+    def request_during_call(self, data, what, dt):
+        """Pause, log-out or ready from an agent who rings or talks: deferred to the end of the call."""
+        busy = sorted(a for a, info in self.ref.snapshot()["agents"].items() if info["state"] in ("reserved", "busy"))
+        if not busy:
+            return
+        agent = data.draw(st.sampled_from(busy))
+        self.both(what, agent, self.tick(dt))
+
     # ------------------------------------------------------------ calls
     @rule(queue=queue_st, priority=prio_st, req=req_st, dt=DT, reuse=st.sampled_from([False] * 5 + [True]))
     def enqueue(self, queue, priority, req, dt, reuse):

@@ -301,10 +301,9 @@ def state_of(e):
     (lambda e: e.login("a", {}, 1.0), acd.DuplicateId, "agent 'a' is already logged in"),
     (lambda e: e.login(None, {}, 1.0), acd.InvalidInput, "agent id must be"),
     (lambda e: e.logout("ghost", 1.0), acd.UnknownAgent, "unknown agent 'ghost'"),
-    (lambda e: e.logout("a", 1.0), acd.InvalidState, "cannot log out agent 'a': it is busy"),
     (lambda e: e.ready("a", 1.0), acd.InvalidState, "cannot make ready agent 'a': it is busy"),
     (lambda e: e.ready("idle", 1.0), acd.InvalidState, "it is available"),
-    (lambda e: e.pause("a", 1.0), acd.InvalidState, "cannot pause agent 'a': it is busy"),
+    (lambda e: e.pause("a", 1.0, reason=3), acd.InvalidInput, "reason must be a str"),
     (lambda e: e.pause("idle", 1.0, reason=3), acd.InvalidInput, "reason must be a str"),
     (lambda e: e.enqueue("c9", "nope", 1.0), acd.UnknownQueue, "unknown queue 'nope'"),
     (lambda e: e.enqueue("c9", "general", 1.0, priority=-1), acd.InvalidInput,
@@ -435,3 +434,91 @@ def test_id_table_with_colliding_hashes_matches_oracle():
         core.enqueue(3, "q", t)
         ref.enqueue(3, "q", t)
     assert core.call_state(3.0) == ref.call_state(3.0) == "waiting"
+
+
+# ---------------------------------------------------------------- pause / log-out after the call
+
+def after_call(e, agent):
+    return e.snapshot()["agents"][agent]["after_call"]
+
+
+def talking(engine_cls, queue="general"):
+    """Agent 'a' talking to c1 on ``queue`` (general: no wrap-up; support: 10 s), c2 waiting behind."""
+    e = make(engine_cls)
+    skills = {"fr": 1} if queue == "general" else {"tech": 7}
+    e.add_skill("tech")
+    e.login("a", skills, 0.0)
+    assert e.enqueue("c1", queue, 0.0)[0].agent == "a"
+    e.answer("c1", 0.5)
+    assert e.enqueue("c2", queue, 1.0) == []
+    return e
+
+
+def test_pause_while_talking_takes_effect_when_the_call_ends(engine_cls):
+    e = talking(engine_cls)
+    assert e.pause("a", 2.0, "lunch") == []
+    assert e.agent_state("a") == "busy" and after_call(e, "a") == "pause"
+    assert e.complete("c1", 3.0) == []          # c2 is not offered to a
+    assert e.agent_state("a") == "paused" and after_call(e, "a") is None
+    assert e.snapshot()["agents"]["a"]["reason"] == "lunch"
+    assert e.call_state("c2") == "waiting"
+    assert e.ready("a", 4.0)[0].call == "c2"
+
+
+def test_pause_while_talking_waits_for_the_wrap_up(engine_cls):
+    e = talking(engine_cls, "support")
+    e.pause("a", 2.0, "break")
+    assert e.complete("c1", 3.0) == []
+    assert e.agent_state("a") == "wrap_up"
+    assert e.next_deadline() == 13.0
+    assert e.advance(13.0) == []
+    assert e.agent_state("a") == "paused"
+    assert e.call_state("c2") == "waiting"
+
+
+def test_logout_while_talking_and_latest_request_wins(engine_cls):
+    e = talking(engine_cls)
+    e.pause("a", 2.0, "x")
+    e.logout("a", 2.5)
+    assert after_call(e, "a") == "logout"
+    e.complete("c1", 3.0)
+    assert e.agent_state("a") == "logged_out"
+    e2 = talking(engine_cls)
+    e2.logout("a", 2.0)
+    e2.pause("a", 2.5, "y")
+    e2.complete("c1", 3.0)
+    assert e2.agent_state("a") == "paused"
+
+
+def test_ready_withdraws_the_request(engine_cls):
+    e = talking(engine_cls)
+    e.logout("a", 2.0)
+    assert e.ready("a", 2.5) == []
+    assert after_call(e, "a") is None and e.agent_state("a") == "busy"
+    assert e.complete("c1", 3.0)[0].call == "c2"
+    # in wrap-up, ready also withdraws a request made during the call
+    e2 = talking(engine_cls, "support")
+    e2.pause("a", 2.0)
+    e2.complete("c1", 3.0)
+    assert e2.ready("a", 4.0)[0].call == "c2"
+    assert after_call(e2, "a") is None
+
+
+def test_request_while_ringing(engine_cls):
+    e = make(engine_cls)
+    e.login("a", {}, 0.0)
+    e.enqueue("c1", "general", 0.0)            # a rings
+    e.pause("a", 1.0, "coffee")
+    assert e.abandon("c1", 2.0) == []           # the caller hangs up: a pauses
+    assert e.agent_state("a") == "paused"
+    # ring-no-answer / reject: the agent's request replaces the engine's own pause, the call goes back
+    for report in ("ring_no_answer", "reject"):
+        for request in ("pause", "logout"):
+            e = make(engine_cls, ring_no_answer="ready", no_answer_delay=5.0, reject_delay=5.0)
+            e.login("a", {}, 0.0)
+            e.enqueue("c1", "general", 0.0)
+            getattr(e, request)("a", 1.0)
+            assert getattr(e, report)("c1", 2.0) == []
+            assert e.call_state("c1") == "waiting"
+            assert e.agent_state("a") == ("paused" if request == "pause" else "logged_out")
+            assert e.next_deadline() is None        # no delay timer: a stays paused until ready

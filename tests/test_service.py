@@ -19,6 +19,7 @@ import pytest
 from acd.errors import InvalidState, JournalError, UnknownCall
 from acd.journal import JournaledEngine
 from acd.service import Dispatcher, config_from_dict
+from acd.service.web import render_dashboard
 from agi_support import split_args
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -273,6 +274,14 @@ def test_assign_answer_complete_over_fastagi(tmp_path):
             assert state(d, "1700000000.11") == "connected" and d.engine.agent_state("1001") == "busy"
             again = await agi(port, "dial_result?status=ANSWER", uniqueid="1700000000.11")  # after Dial returns
             assert again.variables["ACD_STATUS"] == "OK"
+
+            # a pause asked during the call waits for its end (shown on the dashboard); ready withdraws it
+            during = await agi(port, "agent_pause?reason=lunch", callerid="1001")
+            assert during.variables["ACD_STATUS"] == "OK" and during.variables["ACD_AGENT_STATE"] == "busy"
+            assert d.status()["agents"]["1001"]["after_call"] == "pause"
+            assert "pause after this call" in render_dashboard(d.status())
+            await agi(port, "agent_ready?agent=1001", callerid="999")
+            assert d.status()["agents"]["1001"]["after_call"] is None
 
             end = await agi(port, "call_end", uniqueid="1700000000.11")
             assert end.variables["ACD_STATUS"] == "OK"

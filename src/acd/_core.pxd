@@ -44,6 +44,7 @@ ctypedef struct AgentRec:
     int32_t call
     int32_t answered
     int8_t state
+    int8_t after_call # pause or log-out asked while ringing or talking (AFTER_*), carried out when free
 
 
 ctypedef struct Bucket:
@@ -214,6 +215,7 @@ cdef class Engine:
     cdef dict _agent_slots
     cdef list _agent_ids
     cdef list _agent_reasons
+    cdef dict _after_call_reasons  # slot -> reason of a deferred pause
 
     # queues and routing steps
     cdef QueueRec* _queues
@@ -306,6 +308,10 @@ cdef class Engine:
     cdef inline int32_t _queue_slot(self, object queue) except -1
     cdef inline int32_t _agent_slot(self, object agent) except -1
     cdef int _ready(self, object agent, double t) except -1
+    cdef int _logout(self, int32_t a, double t) except -1
+    cdef int _defer(self, int32_t a, int8_t what, str reason) except -1
+    cdef int _clear_after_call(self, int32_t a) except -1
+    cdef int _carry_out_after_call(self, int32_t a, double t) except -1
     cdef inline int32_t _call_slot(self, object call) except -1
     cdef int32_t _new_call(self, object call, int32_t q, object priority, object requirements,
                            double t) except -1

@@ -181,6 +181,14 @@ cdef enum:
     A_WRAP = 4
     A_PAUSED = 5
 
+# an agent's request deferred until its call ends (pause or log-out asked while ringing or talking)
+cdef enum:
+    AFTER_NONE = 0
+    AFTER_PAUSE = 1
+    AFTER_LOGOUT = 2
+
+_AFTER_CALL_NAMES = (None, "pause", "logout")
+
 # call states
 cdef enum:
     C_FREE = 0
@@ -389,6 +397,7 @@ cdef class Engine:
         self._agent_slots = {}
         self._agent_ids = []
         self._agent_reasons = []
+        self._after_call_reasons = {}
         self._level_stride = 16
         self._words_b = 1
         self._words_g = 1
@@ -1013,8 +1022,11 @@ cdef class Engine:
         return (qr.n_talk + 1) / (qr.talk_sum + qr.prior_aht)
 
     cdef int _make_available(self, int32_t a, double now) except -1:
-        """Agent a becomes free: best eligible call in line, or it idles in its group."""
+        """Agent a becomes free: best eligible call in line, or it idles in its group;
+        a pause or log-out it asked for during its call is carried out instead."""
         cdef AgentRec* ar = &self._agents[a]
+        if ar.after_call != AFTER_NONE:
+            return self._carry_out_after_call(a, now)
         self._set_state(a, A_AVAILABLE, now)
         ar.call = -1
         ar.key = self._idle_key(ar, now)
@@ -1451,18 +1463,53 @@ cdef class Engine:
         return self._finish()
 
     def logout(self, agent, now):
-        """Log an agent out (not while it rings or talks)."""
+        """Log an agent out; while it rings or talks, once that call (and its wrap-up) is over."""
         cdef double t = self._begin(now)
         cdef int32_t a = self._agent_slot(agent)
         cdef int8_t st = self._agents[a].state
         if st == A_RESERVED or st == A_BUSY:
-            raise _errors.bad_state("agent", agent, _AGENT_STATE_NAMES[st], "log out")
+            self._defer(a, AFTER_LOGOUT, "")
+        else:
+            self._logout(a, t)
+        return self._finish()
+
+    cdef int _logout(self, int32_t a, double t) except -1:
+        self._clear_after_call(a)
         self._set_state(a, A_OUT, t)
-        del self._agent_slots[agent]
+        del self._agent_slots[self._agent_ids[a]]
         self._agent_ids[a] = None
         self._agent_free[self._agent_nfree] = a
         self._agent_nfree += 1
-        return self._finish()
+        return 0
+
+    cdef int _defer(self, int32_t a, int8_t what, str reason) except -1:
+        """Remember a pause or log-out asked while the agent rings or talks (the latest request wins)."""
+        self._agents[a].after_call = what
+        if what == AFTER_PAUSE:
+            self._after_call_reasons[a] = reason
+        else:
+            self._after_call_reasons.pop(a, None)
+        return 0
+
+    cdef int _clear_after_call(self, int32_t a) except -1:
+        if self._agents[a].after_call != AFTER_NONE:
+            self._agents[a].after_call = AFTER_NONE
+            self._after_call_reasons.pop(a, None)
+        return 0
+
+    cdef int _carry_out_after_call(self, int32_t a, double t) except -1:
+        """The agent's call is over: the pause or log-out it asked for meanwhile takes effect now."""
+        cdef AgentRec* ar = &self._agents[a]
+        cdef int8_t what = ar.after_call
+        cdef str reason = self._after_call_reasons.pop(a, "")
+        ar.after_call = AFTER_NONE
+        ar.call = -1
+        if what == AFTER_LOGOUT:
+            self._logout(a, t)
+        else:
+            self._set_state(a, A_PAUSED, t)
+            self._agent_reasons[a] = reason
+        return 0
 
     def ready(self, agent, now):
         """Paused or in wrap-up → available (and dispatched)."""
@@ -1473,19 +1520,26 @@ cdef class Engine:
     cdef int _ready(self, object agent, double t) except -1:
         cdef int32_t a = self._agent_slot(agent)
         cdef int8_t st = self._agents[a].state
+        if (st == A_RESERVED or st == A_BUSY) and self._agents[a].after_call != AFTER_NONE:
+            self._clear_after_call(a)   # ringing or talking: withdraws the pause or log-out asked for
+            return 0
         if st != A_PAUSED and st != A_WRAP:
             raise _errors.bad_state("agent", agent, _AGENT_STATE_NAMES[st], "make ready")
+        self._clear_after_call(a)
         self._make_available(a, t)
         return 0
 
     def pause(self, agent, now, reason=""):
-        """Available, in wrap-up or paused → paused with ``reason``."""
+        """Available, in wrap-up or paused → paused with ``reason``; ringing or talking → paused
+        once that call (and its wrap-up) is over."""
         cdef double t = self._begin(now)
         cdef int32_t a = self._agent_slot(agent)
         _check_reason(reason)
         cdef int8_t st = self._agents[a].state
-        if st != A_AVAILABLE and st != A_WRAP and st != A_PAUSED:
-            raise _errors.bad_state("agent", agent, _AGENT_STATE_NAMES[st], "pause")
+        if st == A_RESERVED or st == A_BUSY:
+            self._defer(a, AFTER_PAUSE, reason)
+            return self._finish()
+        self._clear_after_call(a)
         self._set_state(a, A_PAUSED, t)
         self._agent_reasons[a] = reason
         return self._finish()
@@ -1719,9 +1773,13 @@ cdef class Engine:
         cdef double t = self._begin(now)
         cdef int32_t c = self._release_offer(call, "report ring-no-answer for")
         cdef int32_t a = self._calls[c].agent
+        self._agents[a].call = -1
+        if self._agents[a].after_call != AFTER_NONE:
+            self._carry_out_after_call(a, t)   # the pause or log-out asked for replaces the engine's own
+            self._requeue(c, t)
+            return self._finish()
         self._set_state(a, A_PAUSED, t)
         self._agent_reasons[a] = "ring_no_answer"
-        self._agents[a].call = -1
         self._requeue(c, t)
         if self._rna_ready:
             self._after_delay(a, self.no_answer_delay, t)
@@ -1732,9 +1790,13 @@ cdef class Engine:
         cdef double t = self._begin(now)
         cdef int32_t c = self._release_offer(call, "reject")
         cdef int32_t a = self._calls[c].agent
+        self._agents[a].call = -1
+        if self._agents[a].after_call != AFTER_NONE:
+            self._carry_out_after_call(a, t)   # the pause or log-out asked for replaces the engine's own
+            self._requeue(c, t)
+            return self._finish()
         self._set_state(a, A_PAUSED, t)
         self._agent_reasons[a] = "rejected"
-        self._agents[a].call = -1
         self._requeue(c, t)
         self._after_delay(a, self.reject_delay, t)
         return self._finish()
@@ -1874,7 +1936,8 @@ cdef class Engine:
                 busy += now - ar.since
             agents[ident] = dict(state=name, reason=self._agent_reasons[a], answered=ar.answered,
                                  busy_time=busy, logged_in=now - ar.login,
-                                 call=None if ar.call < 0 else self._call_id(ar.call))
+                                 call=None if ar.call < 0 else self._call_id(ar.call),
+                                 after_call=_AFTER_CALL_NAMES[ar.after_call])
         for q in range(self._nqueues):
             qr = &self._queues[q]
             cb = {_CB_NAMES[k]: qr.cb[k] for k in range(7)}

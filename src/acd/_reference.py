@@ -92,6 +92,9 @@ class _Agent:
         self.answered = 0
         self.busy_time = 0.0      # reserved + busy + wrap-up
         self.last_offered = 0
+        # a pause or log-out asked while ringing or talking, carried out when the call is over:
+        # None, ("pause", reason) or ("logout", "")
+        self.after_call: Optional[Tuple[str, str]] = None
 
 
 class _Call:
@@ -279,7 +282,11 @@ class ReferenceEngine:
             self._assign(c, best, now, out)
 
     def _make_available(self, a: _Agent, now: float, out: List[Any]) -> None:
-        """An agent becomes free: it takes the best eligible call in line, or idles."""
+        """An agent becomes free: it takes the best eligible call in line, or idles;
+        a pause or log-out it asked for during its call is carried out instead."""
+        if a.after_call is not None:
+            self._carry_out_after_call(a, now)
+            return
         self._set_state(a, "available", now)
         a.call = None
         a.key = self._idle_key(a, now)
@@ -519,15 +526,30 @@ class ReferenceEngine:
         self._begin(now)
         a = self._agent(agent)
         if a.state in ("reserved", "busy"):
-            raise errors.bad_state("agent", agent, a.state, "log out")
-        del self._agents[agent]
+            a.after_call = ("logout", "")
+        else:
+            del self._agents[agent]
         return self._finish([])
+
+    def _carry_out_after_call(self, a: _Agent, now: float) -> None:
+        assert a.after_call is not None
+        what, reason = a.after_call
+        a.after_call = None
+        a.call = None
+        if what == "logout":
+            del self._agents[a.id]
+        else:
+            self._set_state(a, "paused", now, reason)
 
     def ready(self, agent: Any, now: float) -> List[Any]:
         t = self._begin(now)
         a = self._agent(agent)
+        if a.state in ("reserved", "busy") and a.after_call is not None:
+            a.after_call = None        # ringing or talking: withdraws the pause or log-out asked for
+            return self._finish([])
         if a.state not in ("paused", "wrap_up"):
             raise errors.bad_state("agent", agent, a.state, "make ready")
+        a.after_call = None
         out: List[Any] = []
         self._make_available(a, t, out)
         return self._finish(out)
@@ -536,8 +558,10 @@ class ReferenceEngine:
         t = self._begin(now)
         a = self._agent(agent)
         check_reason(reason)
-        if a.state not in ("available", "wrap_up", "paused"):
-            raise errors.bad_state("agent", agent, a.state, "pause")
+        if a.state in ("reserved", "busy"):
+            a.after_call = ("pause", reason)
+            return self._finish([])
+        a.after_call = None
         self._set_state(a, "paused", t, reason)
         return self._finish([])
 
@@ -669,6 +693,10 @@ class ReferenceEngine:
         t = self._begin(now)
         c, a = self._release_offer(call, "report ring-no-answer for")
         out: List[Any] = []
+        if a.after_call is not None:      # the pause or log-out asked for replaces the engine's own
+            self._carry_out_after_call(a, t)
+            self._requeue(c, t, out)
+            return self._finish(out)
         self._set_state(a, "paused", t, "ring_no_answer")
         a.call = None
         self._requeue(c, t, out)
@@ -680,6 +708,10 @@ class ReferenceEngine:
         t = self._begin(now)
         c, a = self._release_offer(call, "reject")
         out: List[Any] = []
+        if a.after_call is not None:      # the pause or log-out asked for replaces the engine's own
+            self._carry_out_after_call(a, t)
+            self._requeue(c, t, out)
+            return self._finish(out)
         self._set_state(a, "paused", t, "rejected")
         a.call = None
         self._requeue(c, t, out)
@@ -764,5 +796,6 @@ class ReferenceEngine:
         for ident, a in self._agents.items():
             busy = a.busy_time + (now - a.since if a.state in _BUSY_STATES else 0.0)
             agents[ident] = dict(state=a.state, reason=a.reason, answered=a.answered, busy_time=busy,
-                                 logged_in=now - a.login, call=None if a.call is None else a.call.id)
+                                 logged_in=now - a.login, call=None if a.call is None else a.call.id,
+                                 after_call=None if a.after_call is None else a.after_call[0])
         return dict(now=now, queues=queues, agents=agents)

@@ -418,14 +418,22 @@ class Dispatcher:
     def logout(self, agent: str) -> List[Any]:
         out = self._exec("logout", lambda now: (agent, now))
         self._device_paused.discard(agent)
-        _ev(logging.INFO, "logout", f"agent {agent} logged out", agent=agent)
+        later = self._after_call(agent)
+        _ev(logging.INFO, "logout", f"agent {agent} logged out{later}", agent=agent, deferred=bool(later))
         return out
 
     def pause(self, agent: str, reason: str = "") -> List[Any]:
         out = self._exec("pause", lambda now: (agent, now, reason))
         self._device_paused.discard(agent)
-        _ev(logging.INFO, "pause", f"agent {agent} paused ({reason or 'no reason'})", agent=agent, reason=reason)
+        later = self._after_call(agent)
+        _ev(logging.INFO, "pause", f"agent {agent} paused ({reason or 'no reason'}){later}", agent=agent,
+            reason=reason, deferred=bool(later))
         return out
+
+    def _after_call(self, agent: str) -> str:
+        """' after the current call' when the engine deferred the agent's request (it rings or talks)."""
+        assert self.engine is not None
+        return " after the current call" if self.engine.agent_state(agent) in ("reserved", "busy") else ""
 
     def ready(self, agent: str) -> List[Any]:
         out = self._exec("ready", lambda now: (agent, now))

@@ -267,6 +267,13 @@ def _fmt_secs(v: Optional[float]) -> str:
     return f"{v // 60}:{v % 60:02d}" if v >= 60 else f"{v} s"
 
 
+
+def _after_call_text(agent: Dict[str, Any]) -> str:
+    """A pause or log-out the agent asked for during its call (carried out when the call is over)."""
+    what = agent.get("after_call")
+    return f"{what} after this call" if what else ""
+
+
 def render_dashboard(status: Mapping[str, Any], refresh: int = 5) -> str:
     """A small self-contained HTML page (no scripts) refreshing itself every ``refresh`` seconds."""
     e = html.escape
@@ -289,7 +296,7 @@ def render_dashboard(status: Mapping[str, Any], refresh: int = 5) -> str:
     arows = []
     for a, d in sorted(status["agents"].items()):
         arows.append(f"<tr><td>{e(str(a))}</td><td class=\"st {e(d['state'])}\">{e(d['state'])}</td>"
-                     f"<td>{e(d.get('reason') or '')}</td><td>{e(str(d.get('call') or ''))}</td>"
+                     f"<td>{e(d.get('reason') or _after_call_text(d))}</td><td>{e(str(d.get('call') or ''))}</td>"
                      f"<td class=n>{d.get('answered', 0)}</td><td>{e(d.get('dial') or '')}</td></tr>")
     svc = status["service"]
     ami = svc["ami"]
