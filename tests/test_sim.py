@@ -305,3 +305,20 @@ def test_queue_configured_engine_offers():
     # the simulator's own offers replace the engine's
     res2 = simulate(sc, seed=1, callback_mode="simulator")
     assert res2.counters["callback_mode"] == "off" and not res2.records["cb_offered"].any()
+
+
+def test_pause_asked_during_a_call_starts_after_its_wrap_up():
+    # one agent, always busy (long calls, many callers), wrap-up 30 s; a pause planned at 8:10 for 10 min
+    g = AgentGroup("a", 1, pauses=(Pause(8 * H + 600, 600, reason="coffee"),))
+    sc = mm(calls=200, talk=400, agents=(g,), queue=acd.Queue("q", wrap_up=30.0))
+    res = simulate(sc, seed=3)
+    r = res.records
+    iv = res.agent_intervals
+    (p,) = iv[iv["state"] == state_code("paused")]
+    ans = r[r["outcome"] == ANSWERED]
+    on_call = ans[(ans["answered"] <= 8 * H + 600) & (ans["ended"] > 8 * H + 600)]
+    assert len(on_call) == 1                        # it was talking when the pause fell due
+    assert p["start"] == pytest.approx(on_call["ended"][0] + 30.0)   # the pause waits for the wrap-up
+    assert p["end"] == pytest.approx(8 * H + 1200)  # and ends as planned
+    # nobody was offered to the agent in between
+    assert not np.any((ans["answered"] > on_call["ended"][0]) & (ans["answered"] < p["end"] - 1e-9))

@@ -156,7 +156,6 @@ cdef class Loop:
     cdef double[::1] a_wrap_until
     cdef int8_t[::1] a_pending
     cdef double[::1] a_pend_end
-    cdef list a_pend_reason
     cdef double[::1] a_pause_end
     cdef list pause_list        # (agent, end, reason)
     cdef list agent_ids         # the engine's agent ids (Python ints), by agent index
@@ -251,7 +250,6 @@ cdef class Loop:
         self.a_wrap_until = agents["wrap_until"]
         self.a_pending = agents["pending"]
         self.a_pend_end = agents["pending_end"]
-        self.a_pend_reason = agents["pending_reason"]
         self.a_pause_end = agents["pause_end"]
         self.pause_list = agents["pauses"]
         self.agent_ids = list(range(self.na))
@@ -439,36 +437,23 @@ cdef class Loop:
         return 0
 
     cdef int settle(self, int32_t a, double t) except -1:
-        """Carry out a pause or log-out that waited for the agent's call to end."""
+        """The agent's call ended: the engine carries out the pause or log-out asked during it
+        (at once, or when the wrap-up ends); mirror it here."""
         cdef int8_t p = self.a_pending[a], st = self.a_state[a]
         if p == P_NONE or st == A_RING or st == A_BUSY:
             return 0
         self.a_pending[a] = P_NONE
         if p == P_LOGOUT:
-            self.logout(a, t)
-        elif t < self.a_pend_end[a]:
-            self.start_pause(a, t, self.a_pend_end[a], self.a_pend_reason[a])
-        return 0
-
-    cdef int decline(self, int32_t c, int32_t a, double t) except -1:
-        """An agent due for a pause or log-out was offered a call the instant it became free.
-
-        The engine has no "pause after this call"; the agent declines the
-        offer (``ring_no_answer`` at the same instant: the call goes back to
-        its place in line, the engine pauses the agent), then pauses or logs
-        out as planned.
-        """
-        cdef list ds2 = self.eng.ring_no_answer(c, t)
-        cdef int8_t p = self.a_pending[a]
-        self.a_pending[a] = P_NONE
-        if p == P_LOGOUT:
-            self.logout(a, t)
-        elif t < self.a_pend_end[a]:
-            self.start_pause(a, t, self.a_pend_end[a], self.a_pend_reason[a])
+            if st == A_WRAP:
+                self.eng.logout(self.agent_ids[a], t)   # now, not at the wrap-up's end: a next shift may log in
+            self.set_agent(a, A_OUT, t)
+            for q in self.g_serves[self.a_group[a]]:
+                self.staffed_q[<int32_t>q] -= 1
         else:
-            ds2 = ds2 + self.eng.ready(self.agent_ids[a], t)
-        if ds2:
-            self.decide(ds2, t)
+            # from the wrap-up's end when in wrap-up (set_agent); the K_UNPAUSE queued at the
+            # request ends it
+            self.set_agent(a, A_PAUSE, t)
+            self.a_pause_end[a] = self.a_pend_end[a]
         return 0
 
     # ------------------------------------------------------------ calls
@@ -510,8 +495,7 @@ cdef class Loop:
                 a = (<Assign>d).agent
                 self.a_key[a] = (<Assign>d).call
                 if self.a_pending[a]:
-                    self.decline(c, a, t)
-                    continue
+                    raise RuntimeError(f"the engine offered call {c} to agent {a}, due for a pause or log-out")
                 if self.c_vhold[c]:                    # simulator-side call-back: this agent dials back
                     self.cbline_q[self.c_queue[c]] -= 1
                     self.dial_back(c, a, t)
@@ -570,9 +554,8 @@ cdef class Loop:
                 a = (<DialBack>d).agent
                 self.a_key[a] = (<DialBack>d).call
                 if self.a_pending[a]:
-                    self.decline(c, a, t)
-                else:
-                    self.dial_back(c, a, t)
+                    raise RuntimeError(f"the engine offered call {c} to agent {a}, due for a pause or log-out")
+                self.dial_back(c, a, t)
             elif tp is OfferCallback:
                 c = (<OfferCallback>d).call
                 q = self.c_queue[c]
@@ -752,7 +735,9 @@ cdef class Loop:
             elif kind == K_LOGIN:
                 a = x
                 if self.a_state[a] != A_OUT:
-                    self.a_pending[a] = P_NONE      # back-to-back shifts: the deferred log-out is void
+                    if self.a_pending[a] == P_LOGOUT:   # back-to-back shifts: withdraw the deferred log-out
+                        self.a_pending[a] = P_NONE
+                        eng.ready(self.agent_ids[a], t)
                     continue
                 gi = self.a_group[a]
                 ds = eng.login(self.agent_ids[a], self.g_skills[gi], t, self.g_queues[gi])
@@ -767,6 +752,7 @@ cdef class Loop:
                 if st == A_OUT:
                     continue
                 if st == A_RING or st == A_BUSY:
+                    eng.logout(self.agent_ids[a], t)       # deferred by the engine to the end of the call
                     self.a_pending[a] = P_LOGOUT
                 else:
                     self.logout(a, t)
@@ -776,18 +762,24 @@ cdef class Loop:
                 if st == A_IDLE or st == A_WRAP:
                     self.start_pause(a, t, until, reason)
                 elif (st == A_RING or st == A_BUSY) and self.a_pending[a] != P_LOGOUT:
+                    eng.pause(self.agent_ids[a], t, reason)   # deferred by the engine to the end of the call
                     self.a_pending[a] = P_PAUSE
                     self.a_pend_end[a] = until
-                    self.a_pend_reason[a] = reason
+                    self.push(until, K_UNPAUSE, a)
             elif kind == K_UNPAUSE:
                 a = x
-                if self.a_state[a] == A_PAUSE and self.a_pause_end[a] <= t:
+                if self.a_pending[a] == P_PAUSE and self.a_pend_end[a] <= t:
+                    # the pause would be over before the call: withdraw it
+                    self.a_pending[a] = P_NONE
+                    eng.ready(self.agent_ids[a], t)
+                elif self.a_state[a] == A_PAUSE and self.a_pause_end[a] <= t:
+                    if self.a_since[a] > t:           # it starts when the wrap-up ends
+                        self.push(self.a_since[a], K_UNPAUSE, a)
+                        continue
                     ds = eng.ready(self.agent_ids[a], t)
                     self.set_agent(a, A_IDLE, t)
                     if ds:
                         self.decide(ds, t)
-                elif self.a_pending[a] == P_PAUSE and self.a_pend_end[a] <= t:
-                    self.a_pending[a] = P_NONE
         self.t_last = t
         return self.events
 

@@ -2,9 +2,10 @@
 
 Same inputs, same outputs, same semantics, event for event; the tests run
 both on the same scenarios and compare their records byte for byte.  It is
-the loop the simulator ran before the loop was compiled, kept as written
-(locals and closures), so that a change to the compiled loop is checked
-against an independent text.  Change both together.
+the loop the simulator ran before the loop was compiled, kept in its own
+style (locals and closures, Python lists, heapq), so that a change to the
+compiled loop is checked against an independently written text.  Change
+both together.
 """
 
 from __future__ import annotations
@@ -105,7 +106,6 @@ class ReferenceLoop:
         a_wrap_until = A["wrap_until"].tolist()
         a_pending = A["pending"].tolist()
         a_pend_end = A["pending_end"].tolist()
-        a_pend_reason = A["pending_reason"]
         a_pause_end = A["pause_end"].tolist()
         pause_list = A["pauses"]
         ring_zero = S["ring_zero"]
@@ -147,7 +147,6 @@ class ReferenceLoop:
         e_logout = eng.logout
         e_pause = eng.pause
         e_ready = eng.ready
-        e_rna = eng.ring_no_answer
         e_accept_cb = eng.accept_callback
         e_cb_answered = eng.callback_answered
         e_cb_failed = eng.callback_failed
@@ -218,8 +217,7 @@ class ReferenceLoop:
                     c = d.call
                     a = d.agent
                     if a_pending[a]:
-                        decline(c, a, t)
-                        continue
+                        raise RuntimeError(f"the engine offered call {c} to agent {a}, due for a pause or log-out")
                     if c_vhold[c]:                    # simulator-side call-back: this agent dials back
                         cbline_q[c_queue[c]] -= 1
                         dial_back(c, a, t)
@@ -273,9 +271,8 @@ class ReferenceLoop:
                     in_system -= 1
                 elif tp is _DialBack:
                     if a_pending[d.agent]:
-                        decline(d.call, d.agent, t)
-                    else:
-                        dial_back(d.call, d.agent, t)
+                        raise RuntimeError(f"the engine offered call {d.call} to agent {d.agent}, due for a pause")
+                    dial_back(d.call, d.agent, t)
                 elif tp is _OfferCallback:
                     c = d.call
                     q = c_queue[c]
@@ -293,37 +290,23 @@ class ReferenceLoop:
                 else:  # a decision this simulator does not know yet
                     raise InvalidInput(f"unexpected engine decision {d!r}")
 
-        def decline(c: int, a: int, t: float) -> None:
-            """An agent due for a pause or log-out was offered a call the instant it became free.
-
-            The engine has no "pause after this call"; the agent declines the
-            offer (``ring_no_answer`` at the same instant: the call goes back to
-            its place in line, the engine pauses the agent), then pauses or
-            logs out as planned.
-            """
-            ds2 = e_rna(c, t)
-            p = a_pending[a]
-            a_pending[a] = _P_NONE
-            if p == _P_LOGOUT:
-                logout(a, t)
-            elif t < a_pend_end[a]:
-                start_pause(a, t, a_pend_end[a], a_pend_reason[a])
-            else:
-                ds2 = ds2 + e_ready(a, t)
-            if ds2:
-                decide(ds2, t)
-
         def settle(a: int, t: float) -> None:
-            """Carry out a pause or log-out that waited for the agent's call to end."""
+            """The call ended: the engine carries out the pause or log-out asked during it
+            (at once, or at the wrap-up's end); mirror it."""
             p = a_pending[a]
             st = a_state[a]
             if p == _P_NONE or st == _A_RING or st == _A_BUSY:
                 return
             a_pending[a] = _P_NONE
             if p == _P_LOGOUT:
-                logout(a, t)
-            elif t < a_pend_end[a]:
-                start_pause(a, t, a_pend_end[a], a_pend_reason[a])
+                if st == _A_WRAP:
+                    e_logout(a, t)        # now: a next shift may log the agent in before the wrap-up ends
+                set_agent(a, _A_OUT, t)
+                for q in g_serves[a_group[a]]:
+                    staffed_q[q] -= 1
+            else:
+                set_agent(a, _A_PAUSE, t)     # from the wrap-up's end; the unpause queued at the request ends it
+                a_pause_end[a] = a_pend_end[a]
 
         def logout(a: int, t: float) -> None:
             e_logout(a, t)
@@ -494,7 +477,9 @@ class ReferenceLoop:
             elif kind == _LOGIN:
                 a = x
                 if a_state[a] != _A_OUT:
-                    a_pending[a] = _P_NONE      # back-to-back shifts: the deferred log-out is void
+                    if a_pending[a] == _P_LOGOUT:     # back-to-back shifts: withdraw the deferred log-out
+                        a_pending[a] = _P_NONE
+                        e_ready(a, t)
                     continue
                 gi = a_group[a]
                 ds = e_login(a, g_skills[gi], t, g_queues[gi])
@@ -509,6 +494,7 @@ class ReferenceLoop:
                 if st == _A_OUT:
                     continue
                 if st == _A_RING or st == _A_BUSY:
+                    e_logout(a, t)              # the engine defers it to the end of the call
                     a_pending[a] = _P_LOGOUT
                 else:
                     logout(a, t)
@@ -518,18 +504,23 @@ class ReferenceLoop:
                 if st == _A_IDLE or st == _A_WRAP:
                     start_pause(a, t, until, reason)
                 elif (st == _A_RING or st == _A_BUSY) and a_pending[a] != _P_LOGOUT:
+                    e_pause(a, t, reason)       # the engine defers it to the end of the call
                     a_pending[a] = _P_PAUSE
                     a_pend_end[a] = until
-                    a_pend_reason[a] = reason
+                    push(heap, (until, _UNPAUSE, a))
             elif kind == _UNPAUSE:
                 a = x
-                if a_state[a] == _A_PAUSE and a_pause_end[a] <= t:
+                if a_pending[a] == _P_PAUSE and a_pend_end[a] <= t:
+                    a_pending[a] = _P_NONE      # over before the call: withdrawn
+                    e_ready(a, t)
+                elif a_state[a] == _A_PAUSE and a_pause_end[a] <= t:
+                    if a_since[a] > t:          # it starts when the wrap-up ends
+                        push(heap, (a_since[a], _UNPAUSE, a))
+                        continue
                     ds = e_ready(a, t)
                     set_agent(a, _A_IDLE, t)
                     if ds:
                         decide(ds, t)
-                elif a_pending[a] == _P_PAUSE and a_pend_end[a] <= t:
-                    a_pending[a] = _P_NONE
 
 
         # ---- hand the state back

@@ -31,10 +31,10 @@ Call-back (virtual hold), two modes (``callback_mode``):
   and is dialled back on its ``Assign``; a failed dial-back is an
   ``abandon`` in the engine, and a retry a new ``enqueue`` later.
 
-Agents due for a pause or a log-out finish their call first; the engine
-has no "pause after this call", so an offer that reaches such an agent the
-instant it frees up is declined (``ring_no_answer`` at the same instant:
-the call keeps its place in line) before the pause or log-out.
+Agents due for a pause or a log-out while they ring or talk ask the engine
+anyway: it defers the request to the end of the call and its wrap-up (no
+further call is offered to them).  A pause whose planned end comes before
+the call ends is withdrawn (``ready``) and skipped.
 
 Call records follow :data:`acd.kpi.CALL_RECORD`: ``queue`` and ``priority``
 are those the call entered with; ``answered`` is when the caller was
@@ -407,7 +407,7 @@ def _run(scenario: Scenario, seed: Optional[int], *, callback_policy: Optional[C
         "group_queues": [None if g.queues is None else list(g.queues) for g in sc.agents],
         "group_serves": [_serves(sc, gi) for gi in range(len(sc.agents))],
         "state": np.full(na, _A_OUT, dtype=np.int8), "since": np.zeros(na), "wrap_until": np.zeros(na),
-        "pending": np.zeros(na, dtype=np.int8), "pending_end": np.zeros(na), "pending_reason": [""] * na,
+        "pending": np.zeros(na, dtype=np.int8), "pending_end": np.zeros(na),
         "pause_end": np.zeros(na), "pauses": pause_list,
     }
     settings = {
