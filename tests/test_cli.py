@@ -50,7 +50,8 @@ def test_simulate_errors(tmp_path):
     code, out, err = run("simulate", str(tmp_path / "none.toml"), "--no-progress")
     assert code == 2 and err.startswith("acd: error: cannot read scenario file")
     bad = tmp_path / "bad.toml"
-    bad.write_text(HELPDESK.read_text().replace('queue = "vip"', 'queue = "vipp"'))
+    bad.write_text(HELPDESK.read_text().replace('name = "vip incident"\nqueue = "vip"',
+                                                'name = "vip incident"\nqueue = "vipp"'))
     code, out, err = run("simulate", str(bad), "--no-progress")
     assert code == 2 and "call_types[2].queue names an unknown queue 'vipp'" in err
     with pytest.raises(SystemExit) as e:

@@ -1,5 +1,6 @@
 """The discrete-event simulator (acd.sim.simulate) driving the real engine."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -322,3 +323,36 @@ def test_pause_asked_during_a_call_starts_after_its_wrap_up():
     assert p["end"] == pytest.approx(8 * H + 1200)  # and ends as planned
     # nobody was offered to the agent in between
     assert not np.any((ans["answered"] > on_call["ended"][0]) & (ans["answered"] < p["end"] - 1e-9))
+
+
+def test_transfers_create_a_second_leg_in_the_target_queue():
+    from acd.sim import Transfer
+    tr = Transfer("tech", 0.3, Dist.fixed(200), priority=5)
+    sc = Scenario(name="t", start=0, end=2 * H, interval=H, queues=(acd.Queue("front"), acd.Queue("tech")),
+                  call_types=(CallType("info", "front", 1.0, Dist.exponential(120), Dist.exponential(300),
+                                       transfer=tr),),
+                  agents=(AgentGroup("f", 6, queues=("front",)), AgentGroup("t", 3, queues=("tech",))),
+                  arrivals=(100.0, 100.0))
+    res = simulate(sc, seed=4)
+    r = res.records
+    first = r[r["queue"] == 0]
+    legs = r[r["queue"] == 1]
+    moved = first[first["transferred"].astype(bool)]
+    # only answered calls are transferred, about 30 % of them; every transfer makes exactly one leg
+    assert np.all(moved["outcome"] == ANSWERED)
+    n_ans = (first["outcome"] == ANSWERED).sum()
+    assert 0.2 * n_ans < len(moved) < 0.4 * n_ans
+    assert len(legs) == len(moved)
+    # each leg enters the line when a transferred conversation ends, with the transfer's priority
+    assert np.array_equal(np.sort(legs["arrival"]), np.sort(moved["ended"]))
+    assert np.all(legs["priority"] == 5)
+    assert np.all(r["call"] == np.arange(len(r)))
+    # the second conversation lasts the transfer's service time (200 s), not the first one's
+    talk2 = legs["talk"][legs["outcome"] == ANSWERED]
+    assert len(talk2) > 20 and np.allclose(talk2, 200)
+    # the indicators count them: transferred out of "front", offered in "tech"
+    s = res.summary()
+    assert s["front"]["transferred"] == len(moved) and s["tech"]["offered"] == len(legs)
+    # with no transfer, the first legs see the same callers (common random numbers)
+    plain = simulate(sc.replace(call_types=(dataclasses.replace(sc.call_types[0], transfer=None),)), seed=4)
+    assert np.array_equal(plain.records["arrival"], first["arrival"])

@@ -5,7 +5,7 @@ a fresh engine each; every output must be identical, byte for byte: call
 records, agent intervals, samples, counters.  Scenarios are drawn by
 hypothesis over the features the loop handles: ring time, wrap-up, shifts,
 staffing profiles, pauses, max-wait exits, overflow, requirements and
-priorities, both call-back modes with retries.
+priorities, transfers, both call-back modes with retries.
 """
 
 import numpy as np
@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import acd
-from acd.sim import AgentGroup, Callback, CallbackPolicy, CallType, Dist, Pause, Scenario, Segment, bundled_scenario
+from acd.sim import (AgentGroup, Callback, CallbackPolicy, CallType, Dist, Pause, Scenario, Segment, Transfer,
+                     bundled_scenario)
 from acd.sim._loop import Loop
 from acd.sim._reference_loop import ReferenceLoop
 from acd.sim.simulator import _run
@@ -62,10 +63,13 @@ def scenarios(draw):
     front = acd.Queue("q", steps=steps, wrap_up=wrap, max_wait=draw(st.one_of(st.none(), st.floats(10, 300))),
                       priority=draw(st.integers(0, 9)))
     back = acd.Queue("r", wrap_up=draw(st.sampled_from([0.0, 10.0])))
-    types = [CallType("c1", "q", 1.0, draw(dists), draw(patience))]
+    transfers = st.one_of(st.none(), st.builds(
+        lambda to, share, service, prio: Transfer(to, share, service, priority=prio),
+        st.sampled_from(["q", "r"]), st.floats(0, 1), dists, st.one_of(st.none(), st.integers(0, 9))))
+    types = [CallType("c1", "q", 1.0, draw(dists), draw(patience), transfer=draw(transfers))]
     if draw(st.booleans()):
         types.append(CallType("c2", "r", draw(st.floats(0.1, 1)), draw(dists), draw(patience),
-                              priority=draw(st.one_of(st.none(), st.integers(0, 9)))))
+                              priority=draw(st.one_of(st.none(), st.integers(0, 9))), transfer=draw(transfers)))
     segments = (Segment("all", 1.0),)
     if draw(st.booleans()):
         segments = (Segment("s1", 1.0), Segment("s2", 0.5, priority_boost=draw(st.integers(0, 3)),

@@ -146,6 +146,16 @@ def test_arrival_forms():
     (lambda d: d.update(callback={"enabled": "yes"}), "callback.enabled must be true or false"),
     (lambda d: d.update(targets={"service_level": [80, 60]}), "targets.service_level fraction"),
     (lambda d: d.pop("queues"), "queues is required"),
+    (lambda d: d["call_types"][0].update(transfer={"queue": "nowhere", "share": 0.1, "service": 60}),
+     "call_types\\[0\\].transfer.queue names an unknown queue 'nowhere'"),
+    (lambda d: d["call_types"][0].update(transfer={"queue": "sales", "share": 1.5, "service": 60}),
+     "transfer to 'sales' share must be a finite number in \\[0, 1\\], got 1.5"),
+    (lambda d: d["call_types"][0].update(transfer={"queue": "sales", "share": 0.5, "service": "infinite"}),
+     "transfer to 'sales' service must be a finite Dist"),
+    (lambda d: d["call_types"][0].update(transfer={"queue": "sales", "share": 0.5, "service": 60, "to": 1}),
+     "unknown field\\(s\\) in call_types\\[0\\].transfer: \\['to'\\]"),
+    (lambda d: d["call_types"][0].update(transfer={"queue": "sales", "share": 0.5, "service": 60,
+                                                    "requirements": {"german": 2}}), "requires skill 'german'"),
     (lambda d: d["queues"].reverse(), "overflows to 'general', which must be a queue listed before it"),
 ])
 def test_validation_errors(mutate, message):
@@ -226,3 +236,23 @@ def test_dataclass_construction():
     assert load[0] == [10.0] and load[1] == 60 and math.isinf(load[2])
     with pytest.raises(InvalidInput, match="queues\\[0\\] must be an acd.Queue"):
         sc.replace(queues=("q",))
+
+
+def test_transfer_from_toml_and_in_queue_load():
+    d = _data("""
+        [[call_types]]
+        name = "escalation"
+        queue = "general"
+        share = 1
+        service = 100
+        transfer = { queue = "sales", share = 0.5, service = { dist = "exponential", mean = 300 }, priority = 4 }
+    """)
+    sc = scenario_from_dict(d)
+    tr = sc.call_types[2].transfer
+    assert tr.queue == "sales" and tr.share == 0.5 and tr.service.mean == 300 and tr.priority == 4
+    load = sc.queue_load()
+    # sales: its own orders (share 1/5 of calls, 200 s) plus half of the escalations (1/5 * 0.5, 300 s)
+    calls, talk, _ = load["sales"]
+    assert calls == pytest.approx([(0.2 + 0.1) * a for a in sc.arrivals])
+    assert talk == pytest.approx((0.2 * 200 + 0.1 * 300) / 0.3)
+    assert load["general"][0] == pytest.approx([0.8 * a for a in sc.arrivals])

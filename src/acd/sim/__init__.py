@@ -13,13 +13,14 @@ shifts and pauses, and the call-back (virtual hold) offer.
 """
 
 from .dists import Dist, dist_from_spec
-from .scenario import (AgentGroup, Callback, CallType, Pause, Scenario, Segment, Targets, bundled_scenario,
+from .scenario import (AgentGroup, Callback, CallType, Pause, Scenario, Segment, Targets, Transfer, bundled_scenario,
                        format_clock, load_scenario, parse_clock, scenario_from_dict)
 from .simulator import CallbackPolicy, SimResult, VirtualHold, simulate
 
 __all__ = (
     "Scenario",
     "CallType",
+    "Transfer",
     "Segment",
     "AgentGroup",
     "Pause",

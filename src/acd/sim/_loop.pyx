@@ -39,6 +39,7 @@ cdef enum:
     K_UNPAUSE = 8
     K_LOGOUT = 9
     K_SAMPLE = 10
+    K_TRANSFER = 11
 
 # call states (simulator side)
 cdef enum:
@@ -109,10 +110,12 @@ cdef class Loop:
 
     cdef Engine eng
     # calls: inputs
-    cdef int32_t n
-    cdef const double[::1] arr
+    cdef int32_t n                     # first legs: the arrivals, sorted
+    cdef double[::1] arr               # (transfer legs: set when the transfer happens)
     cdef const double[::1] service
-    cdef const double[::1] abandon_at
+    cdef double[::1] abandon_at        # (transfer legs: patience, + arrival when it happens)
+    cdef const int32_t[::1] transfer_leg
+    cdef int32_t n_all                 # first legs and transfer legs
     cdef const double[::1] ring
     cdef const int32_t[::1] q0
     cdef const int32_t[::1] pick
@@ -132,6 +135,7 @@ cdef class Loop:
     cdef int8_t[:] c_out
     cdef double[:] c_wrap
     cdef uint8_t[:] c_over
+    cdef uint8_t[:] c_transferred
     cdef uint8_t[:] c_vhold
     cdef uint8_t[:] c_cb_off
     cdef uint8_t[:] c_cb_dial
@@ -208,7 +212,10 @@ cdef class Loop:
     def __init__(self, Engine eng, dict calls, dict queues, dict agents, dict settings, list events):
         self.eng = eng
         self.arr = calls["arrival"]
-        self.n = <int32_t>self.arr.shape[0]
+        self.n = calls["first_legs"]
+        self.n_all = <int32_t>self.arr.shape[0]
+        self.transfer_leg = calls["transfer_leg"]
+        self.c_transferred = calls["transferred"]
         self.service = calls["service"]
         self.abandon_at = calls["abandon_at"]
         self.ring = calls["ring"]
@@ -332,7 +339,7 @@ cdef class Loop:
         if self.iv_n == self.iv_cap:
             # first guess: two or three intervals per call (idle, ringing, busy, wrap-up) and a few per
             # agent; pages that stay untouched cost nothing, and growing a large buffer may copy it
-            cap = 3 * <Py_ssize_t>self.n + 8 * <Py_ssize_t>self.na + 4096 if self.iv_cap == 0 else 2 * self.iv_cap
+            cap = 3 * <Py_ssize_t>self.n_all + 8 * <Py_ssize_t>self.na + 4096 if self.iv_cap == 0 else 2 * self.iv_cap
             self.iv = <Interval*>_grow(self.iv, cap * sizeof(Interval))
             self.iv_cap = cap
         row = &self.iv[self.iv_n]
@@ -575,6 +582,51 @@ cdef class Loop:
                 raise InvalidInput(f"unexpected engine decision {d!r}")
         return 0
 
+    cdef int arrive(self, int32_t c, double t) except -1:
+        """Call c (a new caller, or the transfer leg of an answered one) enters its queue at t."""
+        cdef int32_t q = self.q0[c], pos, staffed
+        cdef double ab, ewt
+        cdef int8_t st
+        self.in_system += 1
+        self.waiting_q[q] += 1
+        self.c_state[c] = C_WAIT
+        self.at(t)
+        self.eng._enqueue_in(c, q, self.prio_obj[self.pick[c]], self.req_obj[self.pick[c]], t)
+        self.act(t)
+        st = self.c_state[c]
+        if st == C_WAIT and not self.c_vhold[c]:
+            q = self.c_queue[c]
+            if self.cb_queue[q]:                   # simulator-side call-back offer
+                pos = <int32_t>(self.waiting_q[q] + self.cbline_q[q])
+                staffed = <int32_t>self.staffed_q[q]
+                ewt = pos * self.aht_q[q] / staffed if staffed > 0 else INFINITY
+                if self.offer_hook(t, self.qnames[q], pos, staffed, ewt):
+                    self.c_cb_off[c] = 1
+                    if self.u_accept[c] < self.cb_accept:
+                        self.c_vhold[c] = 1
+                        self.waiting_q[q] -= 1
+                        self.cbline_q[q] += 1
+                        return 0
+            ab = self.abandon_at[c]
+            if ab != INFINITY:
+                self.push(ab, K_ABANDON, c)
+        elif st == C_OFFER and not self.ring_zero:
+            ab = self.abandon_at[c]
+            if ab != INFINITY:
+                self.push(ab, K_ABANDON, c)
+        return 0
+
+    cdef int transfer(self, int32_t c, double t) except -1:
+        """Call c's first conversation ended at t: its transfer leg, if it has one, enters its line."""
+        cdef int32_t leg = self.transfer_leg[c]
+        if leg < 0:
+            return 0
+        self.c_transferred[c] = 1
+        self.arr[leg] = t
+        self.abandon_at[leg] += t
+        self.push(t, K_TRANSFER, leg)
+        return 0
+
     # ------------------------------------------------------------ the loop
 
     def run(self):
@@ -612,36 +664,8 @@ cdef class Loop:
                 next_arr = self.arr[j] if j < self.n else INFINITY
             self.events += 1
 
-            if kind == K_ARRIVAL:
-                c = x
-                q = self.q0[c]
-                self.in_system += 1
-                self.waiting_q[q] += 1
-                self.c_state[c] = C_WAIT
-                self.at(t)
-                eng._enqueue_in(c, q, self.prio_obj[self.pick[c]], self.req_obj[self.pick[c]], t)
-                self.act(t)
-                st = self.c_state[c]
-                if st == C_WAIT and not self.c_vhold[c]:
-                    q = self.c_queue[c]
-                    if self.cb_queue[q]:                   # simulator-side call-back offer
-                        pos = <int32_t>(self.waiting_q[q] + self.cbline_q[q])
-                        staffed = <int32_t>self.staffed_q[q]
-                        ewt = pos * self.aht_q[q] / staffed if staffed > 0 else INFINITY
-                        if self.offer_hook(t, self.qnames[q], pos, staffed, ewt):
-                            self.c_cb_off[c] = 1
-                            if self.u_accept[c] < self.cb_accept:
-                                self.c_vhold[c] = 1
-                                self.waiting_q[q] -= 1
-                                self.cbline_q[q] += 1
-                                continue
-                    ab = self.abandon_at[c]
-                    if ab != INFINITY:
-                        self.push(ab, K_ABANDON, c)
-                elif st == C_OFFER and not self.ring_zero:
-                    ab = self.abandon_at[c]
-                    if ab != INFINITY:
-                        self.push(ab, K_ABANDON, c)
+            if kind == K_ARRIVAL or kind == K_TRANSFER:
+                self.arrive(x, t)
             elif kind == K_END:
                 c = x
                 a = self.c_agent[c]
@@ -668,6 +692,7 @@ cdef class Loop:
                 self.act(t)
                 if self.a_pending[a]:
                     self.settle(a, t)
+                self.transfer(c, t)
             elif kind == K_ANSWER:
                 if self.c_state[x] == C_OFFER:
                     self.at(t)

@@ -22,7 +22,7 @@ from ..errors import InvalidInput
 from .records import agent_interval_array
 
 # event kinds; at equal times the lower kind runs first
-_LOGIN, _END, _ANSWER, _CB_ANSWER, _CB_FAIL, _ABANDON, _RETRY, _PAUSE, _UNPAUSE, _LOGOUT, _SAMPLE = range(11)
+_LOGIN, _END, _ANSWER, _CB_ANSWER, _CB_FAIL, _ABANDON, _RETRY, _PAUSE, _UNPAUSE, _LOGOUT, _SAMPLE, _TRANSFER = range(12)
 # call states (simulator side)
 _C_NEW, _C_WAIT, _C_OFFER, _C_TALK, _C_DONE, _C_RETRY = range(6)
 # agent states (kpi.AGENT_STATES codes)
@@ -63,7 +63,9 @@ class ReferenceLoop:
     def run(self) -> int:
         eng = self.eng
         C, Q, A, S = self.calls, self.queues, self.agents, self.settings
-        n = len(C["arrival"])
+        n = C["first_legs"]             # the sorted arrivals; transfer legs come after them
+        transfer_leg = C["transfer_leg"].tolist()
+        c_transferred = C["transferred"].tolist()
         arr_l = C["arrival"].tolist()
         service_l = C["service"].tolist()
         abandon_at = C["abandon_at"].tolist()
@@ -349,7 +351,7 @@ class ReferenceLoop:
                 next_arr = arr_l[j] if j < n else inf
             events += 1
 
-            if kind == -1:                                   # arrival
+            if kind == -1 or kind == _TRANSFER:             # arrival (or a transfer leg)
                 c = x
                 in_system += 1
                 waiting_q[c_q0[c]] += 1
@@ -403,6 +405,12 @@ class ReferenceLoop:
                     decide(ds, t)
                 if a_pending[a]:
                     settle(a, t)
+                leg = transfer_leg[c]
+                if leg >= 0:                                 # its transfer leg enters its line now
+                    c_transferred[c] = 1
+                    arr_l[leg] = t
+                    abandon_at[leg] += t
+                    push(heap, (t, _TRANSFER, leg))
             elif kind == _ANSWER:
                 if c_state[x] == _C_OFFER:
                     answer(x, t)
@@ -528,7 +536,8 @@ class ReferenceLoop:
         self.events = events
         self.announcements = announcements[0]
         self.in_system = in_system
-        for name, values in (("state", c_state), ("queue_now", c_queue), ("agent", c_agent),
+        C["arrival"][:] = arr_l
+        for name, values in (("transferred", c_transferred), ("state", c_state), ("queue_now", c_queue), ("agent", c_agent),
                              ("answered", c_ans), ("ended", c_end), ("outcome", c_out), ("wrap", c_wrap),
                              ("overflowed", list(c_over)), ("cb_accepted", list(c_vhold)),
                              ("cb_offered", list(c_cb_off)), ("cb_dialled", list(c_cb_dial)),

@@ -8,7 +8,9 @@ Every field is checked when the scenario is built; a mistake raises
 :class:`acd.errors.InvalidInput` naming the field and the value, e.g.
 ``call_types[2].queue names an unknown queue 'suport'``.
 
-See ``src/acd/data/public_agency.toml`` for a commented example.
+See ``src/acd/data/public_agency.toml`` for a commented example, and
+``examples/scenarios/small_helpdesk.toml`` for a transfer (``transfer =
+{ queue, share, service, priority, requirements }`` in a call type).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..errors import AcdError, InvalidInput
 from ..policy import AGENT_STRATEGIES, Queue, check_name, check_priority, check_requirements, queue_from_dict
 from .dists import Dist, dist_from_spec
 
-__all__ = ("Scenario", "CallType", "Segment", "AgentGroup", "Pause", "Callback", "Targets",
+__all__ = ("Scenario", "CallType", "Transfer", "Segment", "AgentGroup", "Pause", "Callback", "Targets",
            "load_scenario", "scenario_from_dict", "parse_clock", "format_clock", "bundled_scenario")
 
 
@@ -117,8 +119,32 @@ class Targets:
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """After the first conversation, a ``share`` of a call type's answered calls is transferred to
+    ``queue``: the caller waits in that line (patience drawn again from the call type's) and talks
+    for ``service`` more with an agent there."""
+
+    queue: str
+    share: float
+    service: Dist
+    priority: Optional[int] = None             # None: the target queue's default priority
+    requirements: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_name("transfer queue", self.queue)
+        object.__setattr__(self, "share", _prob(f"transfer to {self.queue!r} share", self.share))
+        if self.priority is not None:
+            check_priority(self.priority)
+        object.__setattr__(self, "requirements",
+                           dict(check_requirements(f"transfer to {self.queue!r} requirements", self.requirements)))
+        if not isinstance(self.service, Dist) or self.service.kind == "infinite":
+            raise InvalidInput(f"transfer to {self.queue!r} service must be a finite Dist, got {self.service!r}")
+
+
+@dataclass(frozen=True)
 class CallType:
-    """A kind of call: where it goes, how long it talks, how long the caller waits."""
+    """A kind of call: where it goes, how long it talks, how long the caller waits, and
+    whether some of its calls are transferred to another line after the first conversation."""
 
     name: str
     queue: str
@@ -127,9 +153,12 @@ class CallType:
     patience: Dist = Dist.infinite()
     priority: Optional[int] = None             # None: the queue's default priority
     requirements: Mapping[str, int] = field(default_factory=dict)
+    transfer: Optional[Transfer] = None
 
     def __post_init__(self) -> None:
         check_name("call type name", self.name)
+        if self.transfer is not None and not isinstance(self.transfer, Transfer):
+            raise InvalidInput(f"call type {self.name!r} transfer must be a Transfer, got {self.transfer!r}")
         check_name(f"call type {self.name!r} queue", self.queue)
         object.__setattr__(self, "share", _number(f"call type {self.name!r} share", self.share, lo=0))
         if self.priority is not None:
@@ -381,6 +410,8 @@ class Scenario:
             seen.add(ct.name)
             if ct.queue not in names:
                 raise InvalidInput(f"call_types[{i}].queue names an unknown queue {ct.queue!r}")
+            if ct.transfer is not None and ct.transfer.queue not in names:
+                raise InvalidInput(f"call_types[{i}].transfer.queue names an unknown queue {ct.transfer.queue!r}")
         if sum(ct.share for ct in cts) <= 0:
             raise InvalidInput("call_types shares must not all be 0")
         object.__setattr__(self, "call_types", cts)
@@ -416,7 +447,7 @@ class Scenario:
             skills_known |= set(g.skills)
         object.__setattr__(self, "agents", groups)
         for i, ct in enumerate(cts):
-            for s in ct.requirements:
+            for s in list(ct.requirements) + list(ct.transfer.requirements if ct.transfer else ()):
                 if s not in skills_known:
                     raise InvalidInput(f"call_types[{i}] ({ct.name!r}) requires skill {s!r}, which no queue "
                                        f"or agent group declares")
@@ -462,17 +493,26 @@ class Scenario:
         """Per queue: expected calls per interval, mean talk time, mean patience (inf if none).
 
         Mean talk and patience are volume-weighted over the call types and
-        segments entering that queue; used by staffing and call-back EWT.
+        segments entering that queue, transferred calls included (counted in
+        the interval their first call arrived, as if every call were
+        answered: a slight overestimate); used by staffing and call-back EWT.
         """
         out: Dict[str, Tuple[List[float], float, float]] = {}
         mix = self.mix()
+        # (call type, segment, volume share, mean talk) of every stream entering a queue
+        streams: Dict[str, List[Tuple[CallType, Segment, float, float]]] = {q.name: [] for q in self.queues}
+        for ct, sg, w in mix:
+            streams[ct.queue].append((ct, sg, w, ct.service.mean * sg.service_factor))
+            if ct.transfer is not None and ct.transfer.share > 0:
+                tr = ct.transfer
+                streams[tr.queue].append((ct, sg, w * tr.share, tr.service.mean * sg.service_factor))
         for q in self.queues:
-            parts = [(ct, sg, w) for ct, sg, w in mix if ct.queue == q.name]
+            parts = [(ct, sg, w) for ct, sg, w, _ in streams[q.name]]
             share = sum(w for _, _, w in parts)
             if share <= 0:
                 out[q.name] = ([0.0] * self.n_intervals, 0.0, math.inf)
                 continue
-            talk = sum(w * ct.service.mean * sg.service_factor for ct, sg, w in parts) / share
+            talk = sum(w * m for _, _, w, m in streams[q.name]) / share
             pats = [ct.patience.mean * sg.patience_factor for ct, sg, _ in parts]
             if all(math.isinf(p) for p in pats):
                 pat = math.inf
@@ -537,9 +577,19 @@ def _call_type(i: int, data: object) -> CallType:
         patience=dist_from_spec(t.path("patience"), t.pop("patience", "infinite")),
         priority=t.pop("priority", None),
         requirements=t.pop("requirements", {}),
+        transfer=_transfer(t.path("transfer"), t.pop("transfer")) if "transfer" in t.d else None,
     )
     t.done()
     return ct
+
+
+def _transfer(where: str, data: object) -> Transfer:
+    t = _Table(where, data)
+    tr = Transfer(queue=t.pop("queue"), share=t.pop("share"),
+                  service=dist_from_spec(t.path("service"), t.pop("service")),
+                  priority=t.pop("priority", None), requirements=t.pop("requirements", {}))
+    t.done()
+    return tr
 
 
 def _segment(i: int, data: object) -> Segment:

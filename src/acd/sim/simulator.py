@@ -318,46 +318,87 @@ def _run(scenario: Scenario, seed: Optional[int], *, callback_policy: Optional[C
     abandon_at += arr
     ring_zero = sc.ring.kind == "fixed" and sc.ring.a == 0.0
     ring = np.zeros(0) if ring_zero else sc.ring.sample(rng, n)
+
+    # transfers: a call picked here goes on to another line if it is answered; its second leg is
+    # call n + k (drawn now: talk, patience, ring), entering when the first conversation ends
+    leg_of = np.full(n, -1, dtype=np.int32)     # first leg -> its transfer leg, or -1
+    tr_of_mix = [ct.transfer if ct.transfer is not None and ct.transfer.share > 0 else None for ct, _, _ in mix]
+    n_legs = 0
+    leg_mix = np.zeros(0, dtype=np.int32)       # a leg's mix entry: len(mix) + its parent's entry
+    if any(tr is not None for tr in tr_of_mix):
+        u_tr = rng.random(n)
+        parents = np.flatnonzero(u_tr < np.asarray([tr.share if tr else 0.0 for tr in tr_of_mix])[pick])
+        n_legs = len(parents)
+        leg_of[parents] = n + np.arange(n_legs, dtype=np.int32)
+        leg_mix = (len(mix) + pick[parents]).astype(np.int32)
+        leg_service = np.empty(n_legs)
+        leg_patience = np.empty(n_legs)
+        for k, ((ct, sg, _w), tr) in enumerate(zip(mix, tr_of_mix)):
+            if tr is None:
+                continue
+            m = leg_mix == len(mix) + k
+            nk = int(m.sum())
+            leg_service[m] = tr.service.scaled(sg.service_factor).sample(rng, nk)
+            leg_patience[m] = ct.patience.scaled(sg.patience_factor).sample(rng, nk)
+        arr = np.concatenate([arr, np.full(n_legs, math.nan)])       # set when the transfer happens
+        service = np.concatenate([service, leg_service])
+        abandon_at = np.concatenate([abandon_at, leg_patience])     # + arrival, when it happens
+        pick = np.concatenate([pick, leg_mix])
+        leg_of = np.concatenate([leg_of, np.full(n_legs, -1, dtype=np.int32)])
+        if not ring_zero:
+            ring = np.concatenate([ring, sc.ring.sample(rng, n_legs)])
+    n_all = n + n_legs
+
     n_att = cb.retries + 1
     if cb.enabled or native:
         # the last draws: skipping them when nothing offers call-backs changes no other draw
-        u_accept = rng.random(n)
-        u_reach_a = rng.random((n, n_att))
-        dial_a = cb.dial_ring.sample(rng, n * n_att).reshape(n, n_att)
+        u_accept = rng.random(n_all)
+        u_reach_a = rng.random((n_all, n_att))
+        dial_a = cb.dial_ring.sample(rng, n_all * n_att).reshape(n_all, n_att)
     else:
         u_accept = np.zeros(0)
         u_reach_a = dial_a = np.zeros((0, n_att))
-    # per mix entry: queue index, priority, requirements
+    # per mix entry (then per transfer leg of each entry): queue index, priority, requirements
     mq: List[int] = []
     mprio: List[int] = []
     mreq: List[Optional[Dict[str, int]]] = []
-    for ct, sg, _w in mix:
-        qcfg = sc.queues[qindex[ct.queue]]
-        p = ct.priority if ct.priority is not None else qcfg.priority
-        if sg.priority is not None:
-            p = sg.priority
-        p = min(9, p + sg.priority_boost)
-        req = dict(ct.requirements)
-        for k2, v in sg.requirements.items():
-            req[k2] = max(v, req.get(k2, 0))
-        mq.append(qindex[ct.queue])
-        mprio.append(p)
-        mreq.append(req or None)
+    for legs in (False, True):
+        for (ct, sg, _w), tr in zip(mix, tr_of_mix):
+            queue, prio, own = ct.queue, ct.priority, ct.requirements
+            if legs:
+                if tr is None:          # a placeholder keeps the indices aligned: never used
+                    mq.append(0), mprio.append(0), mreq.append(None)
+                    continue
+                queue, prio, own = tr.queue, tr.priority, tr.requirements
+            qcfg = sc.queues[qindex[queue]]
+            p = prio if prio is not None else qcfg.priority
+            if sg.priority is not None:
+                p = sg.priority
+            p = min(9, p + sg.priority_boost)
+            req = dict(own)
+            for k2, v in sg.requirements.items():
+                req[k2] = max(v, req.get(k2, 0))
+            mq.append(qindex[queue])
+            mprio.append(p)
+            mreq.append(req or None)
     c_q0 = np.asarray(mq, dtype=np.int32)[pick]
     # the loop writes its outputs straight into the call records' columns
-    records = call_record_array(n, call=np.arange(n), queue=c_q0, priority=np.asarray(mprio, dtype=np.int8)[pick],
-                                arrival=arr, answered=math.nan, ended=math.nan, outcome=_O_EXITED, agent=-1)
+    records = call_record_array(n_all, call=np.arange(n_all), queue=c_q0,
+                                priority=np.asarray(mprio, dtype=np.int8)[pick],
+                                answered=math.nan, ended=math.nan, outcome=_O_EXITED, agent=-1)
     calls = {
         # inputs
-        "arrival": arr, "service": service, "abandon_at": abandon_at, "ring": ring,
-        "queue": c_q0, "mix": pick, "u_accept": u_accept, "u_reach": u_reach_a, "dial": dial_a,
+        "first_legs": n, "arrival": arr, "service": service, "abandon_at": abandon_at, "ring": ring,
+        "queue": c_q0, "mix": pick, "transfer_leg": leg_of,
+        "u_accept": u_accept, "u_reach": u_reach_a, "dial": dial_a,
         "mix_priority": mprio, "mix_requirements": mreq,
         # state, written by the loop
-        "state": np.zeros(n, dtype=np.int8), "queue_now": c_q0.copy(), "attempts": np.zeros(n, dtype=np.int32),
+        "state": np.zeros(n_all, dtype=np.int8), "queue_now": c_q0.copy(),
+        "attempts": np.zeros(n_all, dtype=np.int32),
     }
     for name in ("answered", "ended", "outcome", "agent", "wrap"):
         calls[name] = records[name]
-    for name in ("overflowed", "cb_accepted", "cb_offered", "cb_dialled", "cb_reached"):
+    for name in ("overflowed", "transferred", "cb_accepted", "cb_offered", "cb_dialled", "cb_reached"):
         calls[name] = records[name].view(np.uint8)
 
     # ---- queues (call-back settings: the simulator's own offers, mode "simulator")
@@ -425,7 +466,8 @@ def _run(scenario: Scenario, seed: Optional[int], *, callback_policy: Optional[C
     # ---- close the books
     t_last = run.t_last
     c_state = calls["state"]
-    open_calls = c_state != _C_DONE
+    records["arrival"] = arr
+    open_calls = (c_state != _C_DONE) & (c_state != _C_NEW)
     unserved = int(open_calls.sum())
     calls["ended"][open_calls] = t_last
     calls["outcome"][open_calls] = np.where(calls["cb_accepted"][open_calls] != 0, _O_CB_FAILED, _O_EXITED)
@@ -445,6 +487,10 @@ def _run(scenario: Scenario, seed: Optional[int], *, callback_policy: Optional[C
     talk[np.isnan(talk)] = 0.0          # never answered
     # an agent id is kept only for answered calls (a ringing agent of an abandoned call is not "its" agent)
     records["agent"][records["outcome"] != _O_ANSWERED] = -1
+    if n_legs:
+        # transfer legs of calls that were not transferred never existed; the others are numbered on
+        records = records[c_state != _C_NEW]
+        records["call"] = np.arange(len(records))
     intervals = run.intervals()
     sample_t = run.sample_t
     samples = {
