@@ -21,17 +21,11 @@ from .._core import Announce as _Announce, Assign, DialBack as _DialBack, Engine
 from ..errors import InvalidInput
 from .records import agent_interval_array
 
-# event kinds; at equal times the lower kind runs first
-_LOGIN, _END, _ANSWER, _CB_ANSWER, _CB_FAIL, _ABANDON, _RETRY, _PAUSE, _UNPAUSE, _LOGOUT, _SAMPLE, _TRANSFER = range(12)
-# call states (simulator side)
-_C_NEW, _C_WAIT, _C_OFFER, _C_TALK, _C_DONE, _C_RETRY = range(6)
-# agent states (kpi.AGENT_STATES codes)
-_A_OUT = -1
-_A_IDLE, _A_RING, _A_BUSY, _A_WRAP, _A_PAUSE = 0, 1, 2, 3, 4
-# outcomes (kpi.CALL_RECORD)
-_O_ANSWERED, _O_ABANDONED, _O_EXITED, _O_CB_FAILED = 0, 1, 2, 3
-# pending agent actions
-_P_NONE, _P_PAUSE, _P_LOGOUT = 0, 1, 2
+# the codes of simulator.py (event kinds, call / agent states, outcomes, pending agent actions)
+from .simulator import (_A_BUSY, _A_IDLE, _A_OUT, _A_PAUSE, _A_RING, _A_WRAP, _ABANDON, _ANSWER, _C_DONE,
+                        _C_NEW, _C_OFFER, _C_RETRY, _C_TALK, _C_WAIT, _CB_ANSWER, _CB_FAIL, _END, _LOGIN,
+                        _LOGOUT, _O_ABANDONED, _O_ANSWERED, _O_CB_FAILED, _O_EXITED, _P_LOGOUT, _P_NONE,
+                        _P_PAUSE, _PAUSE, _RETRY, _SAMPLE, _TRANSFER, _UNPAUSE)
 
 
 class ReferenceLoop:

@@ -81,7 +81,7 @@ def engine_has_callbacks() -> bool:
 
 
 # event kinds; at equal times the lower kind runs first
-_LOGIN, _END, _ANSWER, _CB_ANSWER, _CB_FAIL, _ABANDON, _RETRY, _PAUSE, _UNPAUSE, _LOGOUT, _SAMPLE = range(11)
+_LOGIN, _END, _ANSWER, _CB_ANSWER, _CB_FAIL, _ABANDON, _RETRY, _PAUSE, _UNPAUSE, _LOGOUT, _SAMPLE, _TRANSFER = range(12)
 
 # call states (simulator side)
 _C_NEW, _C_WAIT, _C_OFFER, _C_TALK, _C_DONE, _C_RETRY = range(6)
