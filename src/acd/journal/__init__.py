@@ -1,6 +1,7 @@
 """Command journals: durability and fail-over by replay (see DESIGN.md)."""
 
-from .engine import JournaledEngine
+from .base import Journal, Record
+from .engine import COMMANDS, JournaledEngine, Observer
 from .sqlite import SqliteJournal
 
-__all__ = ("JournaledEngine", "SqliteJournal")
+__all__ = ("COMMANDS", "Journal", "JournaledEngine", "Observer", "Record", "SqliteJournal")

@@ -1,9 +1,13 @@
 """SQLite command journal: the embedded default (stdlib sqlite3, WAL, fsync on commit).
 
-The journal is an append-only table of commands.  Each row holds the
+The journal is an append-only table of records.  Each row holds its seq, the
 command's name and its arguments as JSON (ids are str or int, times are
 floats, which JSON carries exactly).  Configuration (engine options, skills,
 queues) is journaled the same way, so a file alone rebuilds the engine.
+
+Every SQLite failure -- a full disk, a corrupted page, a file that is not a
+database, a journal whose table was dropped -- is a
+:class:`~acd.errors.JournalError` naming the file and what went wrong.
 """
 
 from __future__ import annotations
@@ -12,24 +16,27 @@ import json
 import os
 import sqlite3
 import threading
+import uuid
 from typing import Any, Iterator, List, Tuple
 
 from ..errors import JournalError
+from .base import Record
 
 __all__ = ("SqliteJournal",)
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS commands (
+CREATE TABLE commands (
     seq  INTEGER PRIMARY KEY,
     op   TEXT NOT NULL,
     args TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS meta (
+CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 """
 _VERSION = "1"
+_TABLES = ("commands", "meta")
 
 
 class SqliteJournal:
@@ -38,55 +45,126 @@ class SqliteJournal:
     ``sync="full"`` (default) makes every commit reach the disk (WAL +
     ``synchronous=FULL``): a power cut loses nothing acknowledged.
     ``sync="normal"`` survives a crash of the process, not of the machine,
-    and is several times faster.
+    and is several times faster.  A missing or empty file is created; an
+    existing file must be an acd journal.
     """
 
-    def __init__(self, path: str, *, sync: str = "full") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, sync: str = "full") -> None:
         if sync not in ("full", "normal"):
             raise JournalError(f"sync must be 'full' or 'normal', got {sync!r}")
         self.path = os.fspath(path)
+        fresh = self.path == ":memory:" or not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        self._db: sqlite3.Connection | None = None
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={sync.upper()}")
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO meta VALUES ('version', ?)", (_VERSION,))
-            elif row[0] != _VERSION:
-                raise JournalError(f"journal {self.path!r} has version {row[0]!r}, this acd reads {_VERSION!r}")
+            if fresh:
+                self._create()
+            else:
+                self._check()
+            self._id = str(self._meta_raw("journal_id"))
+            self._seq = int(self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM commands").fetchone()[0])
         except sqlite3.Error as e:
+            self._abandon()
             raise JournalError(f"cannot open journal {self.path!r}: {e}") from e
+        except JournalError:
+            self._abandon()
+            raise
+        self._durable = self._seq
         self._lock = threading.Lock()
         self._in_batch = 0
-        self._buffer: List[Tuple[str, str]] = []
+        self._buffer: List[Tuple[int, str, str]] = []
+
+    def _create(self) -> None:
+        assert self._db is not None
+        self._db.execute("BEGIN IMMEDIATE")
+        for stmt in _SCHEMA.split(";"):
+            if stmt.strip():
+                self._db.execute(stmt)
+        self._db.execute("INSERT INTO meta VALUES ('version', ?)", (_VERSION,))
+        self._db.execute("INSERT INTO meta VALUES ('journal_id', ?)", (json.dumps(uuid.uuid4().hex[:12]),))
+        self._db.execute("COMMIT")
+
+    def _check(self) -> None:
+        assert self._db is not None
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = [t for t in _TABLES if t not in tables]
+        if missing:
+            raise JournalError(f"{self.path!r} is not an acd journal: table(s) {missing!r} missing "
+                               f"(found {sorted(tables)!r}); refusing to start from an empty journal")
+        row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
+        version = None if row is None else row[0]
+        if version != _VERSION:
+            raise JournalError(f"journal {self.path!r} has version {version!r}, this acd reads {_VERSION!r}")
+        if self._meta_raw("journal_id") is None:  # journals written before ids existed
+            self._db.execute("INSERT INTO meta VALUES ('journal_id', ?)", (json.dumps(uuid.uuid4().hex[:12]),))
+
+    def _meta_raw(self, key: str) -> Any:
+        assert self._db is not None
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError as e:
+            raise JournalError(f"journal {self.path!r}: meta {key!r} is not JSON ({e})") from None
+
+    def _abandon(self) -> None:
+        if self._db is not None:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass
+            self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise JournalError(f"journal {self.path!r} is closed")
+        return self._db
+
+    # -- identity
+    @property
+    def journal_id(self) -> str:
+        return self._id
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
 
     # -- writing
-    def append(self, op: str, args: Tuple[Any, ...]) -> None:
+    def append(self, op: str, args: Tuple[Any, ...]) -> int:
         """Record one command; durable when this returns (unless inside :meth:`batch`)."""
         try:
             payload = json.dumps(args, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as e:
             raise JournalError(f"command {op!r} has arguments JSON cannot hold: {e}") from e
         with self._lock:
-            self._buffer.append((op, payload))
+            self._seq += 1
+            self._buffer.append((self._seq, op, payload))
             if not self._in_batch:
                 self._flush()
+            return self._seq
 
     def _flush(self) -> None:
         if not self._buffer:
             return
+        db = self._conn()
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT INTO commands (op, args) VALUES (?, ?)", self._buffer)
-            self._db.execute("COMMIT")
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT INTO commands (seq, op, args) VALUES (?, ?, ?)", self._buffer)
+            db.execute("COMMIT")
         except sqlite3.Error as e:
             try:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
             except sqlite3.Error:
                 pass   # the connection itself is gone; the error below says why
+            # nothing of the buffer is durable: forget it (the caller rolls its engine back)
+            self._buffer.clear()
+            self._seq = self._durable
             raise JournalError(f"cannot write journal {self.path!r}: {e}") from e
+        self._durable = self._seq
         self._buffer.clear()
 
     def batch(self) -> "_Batch":
@@ -95,27 +173,52 @@ class SqliteJournal:
 
     def set_meta(self, key: str, value: Any) -> None:
         try:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            self._conn().execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
         except sqlite3.Error as e:
             raise JournalError(f"cannot write journal {self.path!r}: {e}") from e
 
     # -- reading
     def get_meta(self, key: str, default: Any = None) -> Any:
-        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+        try:
+            value = self._meta_raw(key)
+        except sqlite3.Error as e:
+            raise JournalError(f"cannot read journal {self.path!r}: {e}") from e
+        return default if value is None else value
+
+    def records(self, after: int = 0) -> Iterator[Record]:
+        """Durable records with ``seq > after``, in order, as ``(seq, op, args)``."""
+        try:
+            cursor = self._conn().execute("SELECT seq, op, args FROM commands WHERE seq > ? ORDER BY seq", (after,))
+            for seq, op, args in cursor:
+                try:
+                    values = json.loads(args)
+                except ValueError as e:
+                    raise JournalError(f"journal {self.path!r}: record {seq} ({op!r}) has unreadable "
+                                       f"arguments ({e})") from None
+                if not isinstance(op, str) or not isinstance(values, list):
+                    raise JournalError(f"journal {self.path!r}: record {seq} is malformed ({op!r}, {args!r})")
+                yield seq, op, tuple(values)
+        except sqlite3.Error as e:
+            raise JournalError(f"cannot read journal {self.path!r}: {e}") from e
 
     def commands(self) -> Iterator[Tuple[Any, ...]]:
         """Every journaled command as ``(op, *args)``, in order."""
-        for op, args in self._db.execute("SELECT op, args FROM commands ORDER BY seq"):
-            yield (op, *json.loads(args))
+        for _, op, args in self.records():
+            yield (op, *args)
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM commands").fetchone()[0]
+        try:
+            return int(self._conn().execute("SELECT COUNT(*) FROM commands").fetchone()[0])
+        except sqlite3.Error as e:
+            raise JournalError(f"cannot read journal {self.path!r}: {e}") from e
 
     def close(self) -> None:
         with self._lock:
-            self._flush()
-            self._db.close()
+            try:
+                if self._db is not None:
+                    self._flush()
+            finally:
+                self._abandon()
 
     def __enter__(self) -> "SqliteJournal":
         return self
