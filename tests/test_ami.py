@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from acd.adapters.asterisk import (AMIActionError, AMIAuthError, AMIClient, AMIConnectionError, AMIMessage,
-                                   AMIOriginateFailed, AMITimeout)
+                                   AMIOriginateFailed, AMIOutcomeUnknown, AMITimeout)
 from acd.adapters.asterisk.ami import AMIParser, encode_action
 from acd.errors import InvalidInput, ProtocolError
 
@@ -296,6 +296,11 @@ def test_reconnect_after_the_server_drops_the_connection():
         fake = FakeAMI(handler)
         await fake.start()
         client = client_for(fake)
+        client.on_login(lambda: logins.append("sync"))
+
+        async def async_hook() -> None:
+            logins.append("async")
+        client.on_login(async_hook)
         try:
             await client.connect()
             with pytest.raises(AMIConnectionError):
@@ -310,9 +315,11 @@ def test_reconnect_after_the_server_drops_the_connection():
             await fake.stop()
         return fake, client
 
+    logins: list[str] = []
     fake, client = run(main())
     assert fake.logins == 2 and client.logins == 2
     assert [a["Action"] for a in fake.actions if a["Action"] == "Login"] == ["Login", "Login"]
+    assert sorted(logins) == ["async", "async", "sync", "sync"]   # the login hooks ran at each login
 
 
 def test_reconnect_with_back_off_while_the_server_is_down():
@@ -433,7 +440,7 @@ def test_originate_success_and_failure():
     assert d["Priority"] == "1" and d["CallerID"] == '"ACD" <100>'
 
 
-def test_originate_fails_when_the_link_drops():
+def test_originate_outcome_is_unknown_when_the_link_drops():
     async def handler(fake: FakeAMI, msg: dict[str, str], w: asyncio.StreamWriter) -> None:
         if msg["Action"] == "Originate":
             w.write(fmt(Response="Success", ActionID=msg["ActionID"], Message="Originate successfully queued"))
@@ -446,8 +453,13 @@ def test_originate_fails_when_the_link_drops():
         client = client_for(fake)
         try:
             await client.connect()
-            with pytest.raises(AMIConnectionError):
+            # queued by Asterisk, then the link dropped: the call may be ringing there
+            with pytest.raises(AMIOutcomeUnknown, match="PJSIP/1@trunk"):
                 await client.originate("PJSIP/1@trunk", context="c", exten="s", priority=1)
+            # not sent at all: a plain connection error (safe to retry)
+            with pytest.raises(AMIConnectionError) as info:
+                await client.originate("PJSIP/1@trunk", context="c", exten="s", priority=1)
+            assert not isinstance(info.value, AMIOutcomeUnknown)
         finally:
             await client.close()
             await fake.stop()

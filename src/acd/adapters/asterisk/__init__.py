@@ -12,7 +12,7 @@ from .agi import (AGICommandError, AGICommandFailed, AGIEnvironment, AGIError, A
                   AGISession, AGITimeout, ChannelHungUp, Command, ReplyParser, Route, SyncAGISession, parse_env_line,
                   parse_reply_line, parse_route, report_error)
 from .ami import (AMIActionError, AMIAuthError, AMIClient, AMIConnectionError, AMIError, AMIMessage,
-                  AMIOriginateFailed, AMIResponse, AMITimeout, EventStream)
+                  AMIOriginateFailed, AMIOutcomeUnknown, AMIResponse, AMITimeout, EventStream)
 from .fastagi import FastAGIServer, Handler
 
 __all__ = (
@@ -48,5 +48,6 @@ __all__ = (
     "AMIConnectionError",
     "AMIActionError",
     "AMIOriginateFailed",
+    "AMIOutcomeUnknown",
     "AMITimeout",
 )

@@ -57,6 +57,7 @@ __all__ = (
     "AMIConnectionError",
     "AMIActionError",
     "AMIOriginateFailed",
+    "AMIOutcomeUnknown",
     "AMITimeout",
     "ORIGINATE_REASONS",
 )
@@ -104,6 +105,12 @@ class AMIOriginateFailed(AMIActionError):
 
 
 # ------------------------------------------------------------------ messages
+
+
+class AMIOutcomeUnknown(AMIError):
+    """An action (an Originate) was written to Asterisk but its outcome never came back
+    (the link dropped, or no answer in time): it may be running there.  Look it up
+    (by the ``ChannelId`` you gave it) instead of repeating it."""
 
 
 class AMIMessage(Mapping[str, str]):
@@ -423,6 +430,7 @@ class AMIClient:
         self._pending: dict[str, _Pending] = {}
         self._originates: dict[str, asyncio.Future[AMIMessage]] = {}
         self._handlers: dict[str, list[Callback]] = {}
+        self._login_callbacks: list[Callable[[], Any]] = []
         self._streams: set[EventStream] = set()
         self._callback_tasks: set[asyncio.Task[Any]] = set()
         self._writer: asyncio.StreamWriter | None = None
@@ -455,6 +463,24 @@ class AMIClient:
             raise InvalidInput(f"callback must be callable, got {callback!r}")
         self._handlers.setdefault(event.lower(), []).append(callback)
         return lambda: self.off(event, callback)
+
+    def on_login(self, callback: Callable[[], Any]) -> Callable[[], None]:
+        """Call ``callback()`` after every successful login, the first and each reconnection
+        (what happened while the link was down must be looked up then).  Coroutine
+        callbacks run as tasks.  Returns an unsubscribe function."""
+        self._login_callbacks.append(callback)
+        return lambda: self._login_callbacks.remove(callback) if callback in self._login_callbacks else None
+
+    def _logged_in(self) -> None:
+        for callback in list(self._login_callbacks):
+            try:
+                result = callback()
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self._callback_tasks.add(task)
+                    task.add_done_callback(self._callback_done)
+            except Exception:
+                log.exception("AMI login callback %r failed", callback)
 
     def off(self, event: str, callback: Callback) -> None:
         callbacks = self._handlers.get(event.lower(), [])
@@ -539,7 +565,7 @@ class AMIClient:
         return f"{self._prefix}{next(self._ids)}"
 
     async def _send(self, action: str, fields: Mapping[str, object], *, timeout: float | None, action_id: str | None,
-                    writer: asyncio.StreamWriter | None = None) -> AMIResponse:
+                    writer: asyncio.StreamWriter | None = None, sent: list[bool] | None = None) -> AMIResponse:
         writer = writer or self._writer
         if writer is None or writer.is_closing():
             raise AMIConnectionError(f"{action}: not connected to AMI")
@@ -550,6 +576,8 @@ class AMIClient:
         try:
             try:
                 writer.write(data)
+                if sent is not None:
+                    sent.append(True)   # from here on Asterisk may act on it
                 await writer.drain()
             except (OSError, RuntimeError) as exc:
                 raise AMIConnectionError(f"{action}: cannot write to AMI ({exc})") from None
@@ -626,17 +654,23 @@ class AMIClient:
         waiter: asyncio.Future[AMIMessage] = asyncio.get_running_loop().create_future()
         if wait:
             self._originates[action_id] = waiter
+        sent: list[bool] = []
         try:
-            resp = await self._send("Originate", body, timeout=self.action_timeout, action_id=action_id)
-            if not resp.success:
-                raise AMIActionError(f"Originate to {channel} refused: {resp.message or resp.response}", resp)
-            if not wait:
-                return resp
             try:
+                resp = await self._send("Originate", body, timeout=self.action_timeout, action_id=action_id,
+                                        sent=sent)
+                if not resp.success:
+                    raise AMIActionError(f"Originate to {channel} refused: {resp.message or resp.response}", resp)
+                if not wait:
+                    return resp
                 event = await asyncio.wait_for(waiter, timeout + self.action_timeout)
             except asyncio.TimeoutError:
-                raise AMITimeout(f"no OriginateResponse for {channel} within {timeout + self.action_timeout:g} s") \
-                    from None
+                raise AMIOutcomeUnknown(f"no OriginateResponse for {channel} within "
+                                        f"{timeout + self.action_timeout:g} s") from None
+            except (AMIConnectionError, AMITimeout) as exc:
+                if sent:   # Asterisk may have started the call: its outcome is unknown, not a failure
+                    raise AMIOutcomeUnknown(f"Originate to {channel}: {exc}") from None
+                raise
         finally:
             self._originates.pop(action_id, None)
             if not waiter.done():
@@ -736,6 +770,7 @@ class AMIClient:
         log.info("AMI connected to %s:%s (%s)", self.host, self.port, self.banner)
         if self.ping_interval is not None:
             self._ping_task = asyncio.get_running_loop().create_task(self._ping_loop(self.ping_interval))
+        self._logged_in()
 
     async def _run_connection(self) -> None:
         task = self._read_task
