@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -542,6 +546,249 @@ def test_connection_cap_refuses_clearly():
     assert server.stats.refused == 1
 
 
+async def idle_connection(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A peer that connects and never sends its environment (a scanner, a stuck client, a flood)."""
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def read_until_closed(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and when it closed (monotonic)."""
+    data = b""
+    while True:
+        try:
+            chunk = await asyncio.wait_for(reader.read(4096), timeout)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            return data, time.monotonic()
+        data += chunk
+
+
+async def close_all(conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]) -> None:
+    for _, w in conns:
+        w.close()
+    for _, w in conns:
+        try:
+            await w.wait_closed()
+        except OSError:
+            pass
+
+
+def test_idle_connections_hold_no_session_slot():
+    """Regression: N+100 peers that never send an environment used to take every
+    session slot until env_timeout; real calls were refused, some silently."""
+    n, env_timeout = 20, 1.5
+
+    async def main() -> tuple[list[list[str]], float, list[tuple[bytes, float]], float, FastAGIServer]:
+        server = FastAGIServer(port=0, max_sessions=n, env_timeout=env_timeout)
+        server.route("enqueue", lambda s, a: asyncio.sleep(0))
+        port = await serving(server)
+        try:
+            t_idle = time.monotonic()
+            idle = [await idle_connection(port) for _ in range(n + 100)]
+            watchers = [asyncio.create_task(read_until_closed(r, env_timeout + 5)) for r, _ in idle]
+            await asyncio.sleep(0.1)
+            assert server.pending_connections == n + 100 and server.active_sessions == 0
+            t0 = time.monotonic()
+            calls = await asyncio.gather(*(
+                fake_call(port, env=env_text(uniqueid=f"1700000000.{i}")) for i in range(n)))
+            served_in = time.monotonic() - t0
+            assert not any(w.done() for w in watchers)  # served while every idle peer was still there
+            closed = await asyncio.gather(*watchers)
+            await close_all(idle)
+            return calls, served_in, closed, t_idle, server
+        finally:
+            await server.stop(timeout=2)
+
+    calls, served_in, closed, t_idle, server = run(main())
+    for commands in calls:
+        assert variables(commands) == {"ACD_STATUS": "OK"}, commands
+    assert served_in < env_timeout
+    for data, at in closed:
+        assert b'"ACD_ERROR" "TIMEOUT"' in data
+        assert env_timeout - 0.1 <= at - t_idle <= env_timeout + 2.5
+    assert server.stats.completed == n and server.stats.refused == 0 and server.stats.dropped == 0
+    assert server.stats.by_code == {"TIMEOUT": n + 100}
+    assert server.pending_connections == 0 and server.active_sessions == 0
+
+
+def test_burst_beyond_the_cap_is_told_busy_every_time():
+    """Regression: beyond 64 refusals at once, refused calls were closed without ACD_STATUS."""
+    n, extra = 5, 150
+
+    async def main() -> tuple[list[list[str]], list[list[str]], float, FastAGIServer]:
+        gate = asyncio.Event()
+        running = 0
+
+        async def handler(session: AGISession, args: dict[str, str]) -> None:
+            nonlocal running
+            running += 1
+            await gate.wait()
+
+        server = FastAGIServer(port=0, max_sessions=n)
+        server.route("enqueue", handler)
+        port = await serving(server)
+        try:
+            holders = [asyncio.create_task(fake_call(port, env=env_text(uniqueid=f"1.{i}"))) for i in range(n)]
+            while running < n:
+                await asyncio.sleep(0.01)
+            t0 = time.monotonic()
+            refused = await asyncio.gather(*(fake_call(port, env=env_text(uniqueid=f"2.{i}")) for i in range(extra)))
+            elapsed = time.monotonic() - t0
+            assert server.active_sessions == n
+            gate.set()
+            return await asyncio.gather(*holders), refused, elapsed, server
+        finally:
+            await server.stop(timeout=2)
+
+    held, refused, elapsed, server = run(main())
+    for commands in held:
+        assert variables(commands) == {"ACD_STATUS": "OK"}
+    for commands in refused:
+        status, code, detail = _error_vars(commands)
+        assert (status, code) == ("ERROR", "BUSY") and str(n) in detail, commands
+        assert [split_args(c)[:3] for c in commands[:3]] == [
+            ["SET", "VARIABLE", "ACD_STATUS"], ["SET", "VARIABLE", "ACD_ERROR"],
+            ["SET", "VARIABLE", "ACD_ERROR_DETAIL"]]
+    assert elapsed < 5
+    assert server.stats.refused == extra and server.stats.by_code == {"BUSY": extra}
+    assert server.stats.accepted == n + extra and server.stats.completed == n
+
+
+def test_pending_connections_are_bounded(caplog):
+    """Beyond max_pending connections still without an environment, new ones are
+    closed at once (no slot, no memory), warned about at a limited rate; calls
+    are served again as soon as the idle ones time out."""
+    bound, over, env_timeout = 10, 40, 1.0
+
+    async def main() -> tuple[list[tuple[bytes, float]], float, list[str], FastAGIServer]:
+        server = FastAGIServer(port=0, max_pending=bound, env_timeout=env_timeout)
+        server.route("enqueue", lambda s, a: asyncio.sleep(0))
+        port = await serving(server)
+        try:
+            idle = [await idle_connection(port) for _ in range(bound)]
+            await asyncio.sleep(0.1)
+            assert server.pending_connections == bound
+            t0 = time.monotonic()
+            extra = [await idle_connection(port) for _ in range(over)]
+            dropped = await asyncio.gather(*(read_until_closed(r, 3) for r, _ in extra))
+            assert server.pending_connections == bound
+            t_idle_gone = time.monotonic() + env_timeout + 0.5
+            await asyncio.sleep(max(0.0, t_idle_gone - time.monotonic()))
+            served = await fake_call(port)
+            await close_all(idle + extra)
+            return dropped, t0, served, server
+        finally:
+            await server.stop(timeout=2)
+
+    with caplog.at_level(logging.WARNING, logger="acd.adapters.asterisk.fastagi"):
+        dropped, t0, served, server = run(main())
+    for data, at in dropped:
+        assert data == b"" and at - t0 < 1.0  # closed unread and untold, long before env_timeout
+    assert server.stats.dropped == over and server.stats.accepted == bound + over + 1
+    warned = [r.getMessage() for r in caplog.records if "max_pending" in r.getMessage()]
+    assert 1 <= len(warned) <= 10  # rate-limited
+    assert any(f"{over - len(warned)} more like it" in r.getMessage() for r in caplog.records)
+    assert variables(served) == {"ACD_STATUS": "OK"}
+    assert server.stats.by_code == {"TIMEOUT": bound} and server.pending_connections == 0
+
+
+def test_oversized_environment_is_a_bad_request():
+    async def main() -> tuple[list[str], list[str]]:
+        server = FastAGIServer(port=0, max_env_bytes=2048)
+        server.route("enqueue", lambda s, a: asyncio.sleep(0))
+        port = await serving(server)
+        try:
+            big = await fake_call(port, env=env_text(agi_arg_1="x=" + "1" * 1000, agi_arg_2="y=" + "2" * 1000))
+            return big, await fake_call(port, env=env_text(agi_arg_1="x=" + "1" * 1000))
+        finally:
+            await server.stop()
+
+    big, fits = run(main())
+    status, code, detail = _error_vars(big)
+    assert (status, code) == ("ERROR", "BAD_REQUEST") and "2048 bytes" in detail
+    assert variables(fits) == {"ACD_STATUS": "OK"}
+
+
+def test_environment_completed_while_stopping_is_told_shutdown():
+    async def main() -> tuple[list[str], FastAGIServer]:
+        server = FastAGIServer(port=0, env_timeout=2)
+        server.route("enqueue", lambda s, a: asyncio.sleep(0))
+        port = await serving(server)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        text = env_text()
+        writer.write(text[:40].encode())
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        stopping = asyncio.create_task(server.stop(timeout=5))
+        await asyncio.sleep(0.05)
+        writer.write(text[40:].encode())
+        await writer.drain()
+        commands = []
+        while line := await asyncio.wait_for(reader.readline(), 5):
+            commands.append(line.decode().rstrip("\n"))
+            writer.write(b"200 result=1\n")
+        writer.close()
+        await stopping
+        return commands, server
+
+    commands, server = run(main())
+    assert _error_vars(commands)[:2] == ("ERROR", "SHUTDOWN")
+    assert server.stats.refused == 1 and server.stats.by_code == {"SHUTDOWN": 1}
+
+
+def test_relay_refusal_is_told_busy_and_ended():
+    """The same admission rules on the UNIX relay socket."""
+    sock_dir = tempfile.mkdtemp(prefix="acd-")
+    path = os.path.join(sock_dir, "agi.sock")
+    hello = {"op": "hello", "v": 1, "script": "enqueue", "args": {},
+             "env": {"agi_request": "acd-agi", "agi_channel": "PJSIP/1-1", "agi_uniqueid": "1.1"}}
+    ok = {"op": "reply", "code": 200, "result": "1", "data": None, "extra": [], "message": "", "usage": None}
+
+    async def relay_call() -> list[dict[str, Any]]:
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write((json.dumps(hello) + "\n").encode())
+        received = []
+        while line := await asyncio.wait_for(reader.readline(), 5):
+            msg = json.loads(line)
+            received.append(msg)
+            if msg["op"] == "end":
+                break
+            writer.write((json.dumps(ok) + "\n").encode())
+        writer.close()
+        return received
+
+    async def main() -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], FastAGIServer]:
+        gate, started = asyncio.Event(), asyncio.Event()
+
+        async def handler(session: AGISession, args: dict[str, str]) -> None:
+            started.set()
+            await gate.wait()
+
+        server = FastAGIServer(port=None, unix_path=path, max_sessions=1)
+        server.route("enqueue", handler)
+        await server.start()
+        try:
+            first = asyncio.create_task(relay_call())
+            await started.wait()
+            refused = await asyncio.gather(*(relay_call() for _ in range(80)))
+            gate.set()
+            return await first, refused, server
+        finally:
+            await server.stop(timeout=2)
+
+    try:
+        first, refused, server = run(main())
+    finally:
+        shutil.rmtree(sock_dir, ignore_errors=True)
+    assert first[-1] == {"op": "end", "status": "OK"}
+    for msgs in refused:
+        sets = {m["args"][0]: m["args"][1] for m in msgs if m.get("name") == "SET VARIABLE"}
+        assert sets["ACD_STATUS"] == "ERROR" and sets["ACD_ERROR"] == "BUSY"
+        assert [m.get("name") for m in msgs][-2:] == ["VERBOSE", None] and msgs[-1] == {"op": "end", "status": "ERROR"}
+    assert server.stats.refused == 80 and server.stats.by_code == {"BUSY": 80}
+
+
 def test_graceful_shutdown_waits_for_sessions():
     async def main() -> tuple[list[str], bool]:
         started = asyncio.Event()
@@ -607,7 +854,9 @@ def test_route_registration_and_serve_forever():
             server.route(bad, login)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         server.route("x", 42)  # type: ignore[arg-type]
-    for kw in ({"port": -1}, {"port": None}, {"max_sessions": 0}, {"env_timeout": 0}, {"command_timeout": -1}):
+    for kw in ({"port": -1}, {"port": None}, {"max_sessions": 0}, {"env_timeout": 0}, {"command_timeout": -1},
+               {"max_pending": 0}, {"max_pending": True}, {"max_env_bytes": 0}, {"env_timeout": float("inf")},
+               {"env_timeout": float("nan")}, {"error_timeout": "1"}):
         with pytest.raises(InvalidInput):
             FastAGIServer(**kw)
 
@@ -628,6 +877,7 @@ def test_route_registration_and_serve_forever():
 def test_listens_on_loopback_by_default():
     server = FastAGIServer()
     assert server.host == "127.0.0.1" and server.port == 4573 and server.backlog >= 1024
+    assert server.env_timeout == 2.0 and server.max_pending >= 2 * server.max_sessions
 
 
 @pytest.mark.slow

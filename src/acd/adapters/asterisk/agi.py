@@ -587,11 +587,15 @@ class AGIEnvironment(Mapping[str, str]):
 
 
 class EnvironmentParser:
-    """Collect environment lines until the blank line (bounded in count and length)."""
+    """Collect environment lines until the blank line (bounded in count and length,
+    and in total size -- line ends included -- when ``max_bytes`` is given)."""
 
-    def __init__(self, max_line: int = MAX_LINE, max_lines: int = MAX_ENV_LINES) -> None:
+    def __init__(self, max_line: int = MAX_LINE, max_lines: int = MAX_ENV_LINES, *,
+                 max_bytes: int | None = None) -> None:
         self.max_line = max_line
         self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes (or characters, for str lines) accepted so far, line ends included
         self._vars: dict[str, str] = {}
         self.done = False
 
@@ -599,6 +603,9 @@ class EnvironmentParser:
         if self.done:
             raise ProtocolError("the AGI environment is already complete")
         text = _line_text(line, self.max_line)
+        size = self.size + len(line)
+        if self.max_bytes is not None and size > self.max_bytes:
+            raise ProtocolError(f"AGI environment longer than {self.max_bytes} bytes")
         if text == "":
             if not self._vars:
                 raise ProtocolError("missing AGI environment (got an empty line first)")
@@ -611,6 +618,7 @@ class EnvironmentParser:
         if len(self._vars) >= self.max_lines:
             raise ProtocolError(f"AGI environment longer than {self.max_lines} lines")
         self._vars[key] = value
+        self.size = size
         return None
 
 
@@ -650,14 +658,20 @@ class AGIProtocol:
     :class:`ProtocolError` and leaves the state unchanged.
     """
 
-    def __init__(self, *, max_line: int = MAX_LINE, max_env_lines: int = MAX_ENV_LINES) -> None:
+    def __init__(self, *, max_line: int = MAX_LINE, max_env_lines: int = MAX_ENV_LINES,
+                 max_env_bytes: int | None = None) -> None:
         self.max_line = max_line
-        self._envp = EnvironmentParser(max_line, max_env_lines)
+        self._envp = EnvironmentParser(max_line, max_env_lines, max_bytes=max_env_bytes)
         self._replies = ReplyParser(max_line)
         self.env: AGIEnvironment | None = None
         self.pending: Command | None = None
         self.hung_up = False
         self.closed = False
+
+    @property
+    def env_size(self) -> int:
+        """Bytes of environment lines accepted so far (0: the peer has sent no complete line)."""
+        return self._envp.size
 
     @property
     def state(self) -> str:

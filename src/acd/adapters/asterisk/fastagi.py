@@ -36,14 +36,41 @@ upper-snake name of the :class:`~acd.errors.AcdError` a handler raised
 caller hung up (:class:`~acd.adapters.asterisk.agi.ChannelHungUp`) is normal.
 No input from a peer can crash the server: each connection's errors stay in
 its own task.
+
+Admission, in two phases:
+
+1. *Pre-admission.*  A new connection must deliver its complete environment
+   (FastAGI) or relay hello (UNIX socket) within ``env_timeout`` (2 s; Asterisk
+   sends it at once), and its route must name a registered script.  Until then
+   it holds no session slot, so idle or slow peers cannot lock calls out; it
+   counts against ``max_pending`` instead (2048).  A connection arriving when
+   ``max_pending`` are already pending is closed at once, unread and untold
+   (``stats.dropped``; a rate-limited warning).  A timeout is ``TIMEOUT``, a bad
+   environment or route ``BAD_REQUEST``, an unknown script ``UNKNOWN_SCRIPT``.
+2. *Admission.*  With the environment read, the call takes one of
+   ``max_sessions`` slots (1000) for as long as its handler runs.  When none is
+   free (or the server is stopping) it is refused: ``BUSY`` (or ``SHUTDOWN``).
+
+Every error decided before admission is reported in one round trip: the four
+commands (three SET VARIABLE, one VERBOSE; plus ``end`` on the relay) are
+written at once, the replies skimmed for at most ``error_timeout``, the
+connection closed -- the connection stays counted as pending meanwhile, so
+refusals need no cap of their own and every refused call whose environment
+was read learns ``ACD_STATUS=ERROR``.  At most ``max_sessions + max_pending``
+connections are open at any time (mind ``ulimit -n``).  The only calls that end
+without ``ACD_STATUS`` are those dropped beyond ``max_pending``, those whose
+peer sent nothing usable, relays that time out (the relay script reports a
+lost dispatcher itself) and channels already hung up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import stat
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,24 +88,76 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4573
+MAX_ENV_BYTES = 64 * 1024
+"""Largest FastAGI environment accepted (a real one is 1-2 KiB; the line bounds alone would allow 2 MiB)."""
 
 Handler = Callable[[AGISession, dict[str, str]], Awaitable[None]]
 
 
 @dataclass
 class ServerStats:
-    """Counters since the server started."""
+    """Counters since the server started.
+
+    ``accepted``: connections accepted (TCP and UNIX).  ``dropped``: of those,
+    closed at once because ``max_pending`` connections were already waiting
+    (nothing read, nothing said).  ``refused``: calls whose environment was read
+    but that got no session (``BUSY``, or ``SHUTDOWN`` while stopping).
+    ``completed``/``hangups``: handlers that returned / ended with the caller
+    gone.  ``errors`` and ``by_code``: every ``ACD_ERROR`` outcome by code,
+    refusals (``BUSY``) and pre-admission timeouts (``TIMEOUT``) included.
+    """
 
     accepted: int = 0
     completed: int = 0
     hangups: int = 0
     refused: int = 0
+    dropped: int = 0
     errors: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
 
     def _error(self, code: str) -> None:
         self.errors += 1
         self.by_code[code] = self.by_code.get(code, 0) + 1
+
+
+class _Throttled:
+    """A warning logger that lets ``burst`` records through per ``interval``
+    seconds and sums up the rest, so that a flood of bad connections costs
+    neither the disk nor the CPU the calls need."""
+
+    def __init__(self, burst: int = 10, interval: float = 10.0) -> None:
+        self.burst = burst
+        self.interval = interval
+        self._window_end = 0.0
+        self._count = 0
+        self._suppressed = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __call__(self, msg: str, *args: object) -> None:
+        now = time.monotonic()
+        if now >= self._window_end:
+            self.flush()
+            self._window_end = now + self.interval
+            self._count = 0
+        if self._count < self.burst:
+            self._count += 1
+            log.warning(msg, *args)
+            return
+        self._suppressed += 1
+        if self._timer is None:  # report the sum at the end of the window even if the flood stops
+            self._timer = asyncio.get_running_loop().call_later(self._window_end - now, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._suppressed:
+            log.warning("... and %d more like it in the last %gs", self._suppressed, self.interval)
+            self._suppressed = 0
+
+
+_Greeting = tuple[str, Route, Handler, Callable[[], StreamAGISession | RelayAGISession]]
+"""What pre-admission yields: where (for logs), route, handler, session factory."""
 
 
 class FastAGIServer:
@@ -91,29 +170,41 @@ class FastAGIServer:
     same instant, and connection attempts beyond the backlog are silently
     dropped by the kernel -- with the usual small defaults (5, or asyncio's
     100) those calls miss the ACD, Asterisk merely logs a failed AGI and the
-    dialplan carries on, so nothing looks wrong on our side.  ``max_sessions``: concurrent sessions; further calls are answered
-    ``ACD_STATUS=ERROR``/``ACD_ERROR=BUSY`` (at most ``max_refusing`` of those
-    at once, beyond which connections are simply closed).  ``max_line`` /
-    ``max_env_lines`` bound what one peer can make us buffer (the stream reader
-    limit is ``max_line``).  ``env_timeout``: seconds a peer has to send its
-    environment; ``command_timeout``: seconds to wait for each reply (None =
-    forever; EXEC of Dial or MusicOnHold may legitimately last long).
+    dialplan carries on, so nothing looks wrong on our side.
+
+    Admission (see the module docstring): ``env_timeout`` -- seconds a new
+    connection has to deliver its complete environment (or relay hello) before
+    it is dropped; until then it holds no session slot.  ``max_pending`` --
+    connections allowed in that phase at once (reading the environment, or
+    being told an error such as BUSY); beyond it new connections are closed at
+    once (counted in ``stats.dropped``, warned about at a limited rate), so the
+    server never holds more than ``max_sessions + max_pending`` connections.
+    ``max_sessions`` -- concurrent sessions (handlers running); a call whose
+    environment arrives when all are taken is answered
+    ``ACD_STATUS=ERROR``/``ACD_ERROR=BUSY`` at once.  ``max_line`` /
+    ``max_env_lines`` / ``max_env_bytes`` bound what one peer can make us
+    buffer (the stream reader limit is ``max_line``).  ``command_timeout``:
+    seconds to wait for each reply (None = forever; EXEC of Dial or
+    MusicOnHold may legitimately last long).  ``error_timeout``: seconds an
+    error report may wait for each step (writing, a reply).
     """
 
     def __init__(self, host: str = DEFAULT_HOST, port: int | None = DEFAULT_PORT, *, unix_path: str | None = None,
-                 unix_mode: int = 0o660, backlog: int = 1024, max_sessions: int = 1000, max_refusing: int = 64,
-                 max_line: int = MAX_LINE, max_env_lines: int = MAX_ENV_LINES, env_timeout: float = 10.0,
-                 command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT, error_timeout: float = 5.0) -> None:
+                 unix_mode: int = 0o660, backlog: int = 1024, max_sessions: int = 1000, max_pending: int = 2048,
+                 max_line: int = MAX_LINE, max_env_lines: int = MAX_ENV_LINES, max_env_bytes: int = MAX_ENV_BYTES,
+                 env_timeout: float = 2.0, command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
+                 error_timeout: float = 5.0) -> None:
         if port is None and unix_path is None:
             raise InvalidInput("give a TCP port, a unix_path, or both")
         if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535):
             raise InvalidInput(f"port must be an int in 0..65535 or None, got {port!r}")
-        for name, value in (("backlog", backlog), ("max_sessions", max_sessions), ("max_refusing", max_refusing),
-                            ("max_line", max_line), ("max_env_lines", max_env_lines)):
+        for name, value in (("backlog", backlog), ("max_sessions", max_sessions), ("max_pending", max_pending),
+                            ("max_line", max_line), ("max_env_lines", max_env_lines),
+                            ("max_env_bytes", max_env_bytes)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidInput(f"{name} must be a positive int, got {value!r}")
         for name, t in (("env_timeout", env_timeout), ("error_timeout", error_timeout)):
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < math.inf:
                 raise InvalidInput(f"{name} must be a positive number of seconds, got {t!r}")
         if command_timeout is not None and (isinstance(command_timeout, bool)
                                             or not isinstance(command_timeout, (int, float)) or not command_timeout > 0):
@@ -124,9 +215,10 @@ class FastAGIServer:
         self.unix_mode = unix_mode
         self.backlog = backlog
         self.max_sessions = max_sessions
-        self.max_refusing = max_refusing
+        self.max_pending = max_pending
         self.max_line = max_line
         self.max_env_lines = max_env_lines
+        self.max_env_bytes = max_env_bytes
         self.env_timeout = float(env_timeout)
         self.command_timeout = command_timeout
         self.error_timeout = float(error_timeout)
@@ -135,7 +227,11 @@ class FastAGIServer:
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._active = 0
-        self._refusing = 0
+        self._pending = 0
+        self._log_dropped = _Throttled()
+        self._log_timeout = _Throttled()
+        self._log_refused = _Throttled()
+        self._log_rejected = _Throttled()
         self._stopping = False
         self._stopped: asyncio.Event | None = None
         self._unix_inode: tuple[int, int] | None = None
@@ -174,7 +270,13 @@ class FastAGIServer:
 
     @property
     def active_sessions(self) -> int:
+        """Calls admitted and running their handler (at most ``max_sessions``)."""
         return self._active
+
+    @property
+    def pending_connections(self) -> int:
+        """Connections not holding a session: reading their environment, or being told an error."""
+        return self._pending
 
     @property
     def serving(self) -> bool:
@@ -263,6 +365,8 @@ class FastAGIServer:
                     task.cancel()
                 await asyncio.wait(pending, timeout=max(2 * self.error_timeout, 1.0))
         await self._close_listeners()
+        for throttled in (self._log_dropped, self._log_timeout, self._log_refused, self._log_rejected):
+            throttled.flush()
         if self._stopped is not None:
             self._stopped.set()
         log.info("FastAGI server stopped")
@@ -276,39 +380,56 @@ class FastAGIServer:
 
     # ------------------------------------------------------- connections
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._guard(self._serve_tcp, reader, writer)
+        await self._guard(False, reader, writer)
 
     async def _on_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await self._guard(self._serve_relay, reader, writer)
+        await self._guard(True, reader, writer)
 
-    async def _guard(self, serve: Callable[..., Awaitable[None]], reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
-        """Admission control and the last line of defence around one connection."""
+    async def _guard(self, relay: bool, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Admission control and the last line of defence around one connection.
+
+        Pre-admission (bounded by ``max_pending``): read the environment or the
+        relay hello within ``env_timeout`` and resolve the route.  Only then is
+        the call counted against ``max_sessions``; a call that finds no slot is
+        told BUSY (cheaply, see :meth:`_notify`) while still in the pending phase.
+        """
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        peer = _peer(writer)
+        peer = f"relay {_peer(writer)}" if relay else _peer(writer)
+        self.stats.accepted += 1
+        pending = False
         try:
-            self.stats.accepted += 1
-            if self._stopping:
-                log.info("%s: refused, the server is stopping", peer)
-                self.stats.refused += 1
+            if self._pending >= self.max_pending:
+                self.stats.dropped += 1
+                self._log_dropped("%s: closed at once: %d connections are already waiting for their environment "
+                                  "or a refusal (max_pending=%d)", peer, self._pending, self.max_pending)
+                writer.transport.abort()  # nothing was read or written: free the descriptor now
                 return
-            if self._active >= self.max_sessions:
-                self.stats.refused += 1
-                if self._refusing >= self.max_refusing:
-                    log.warning("%s: refused without notice: %d sessions and %d refusals in progress",
-                                peer, self._active, self._refusing)
-                    return
-                self._refusing += 1
-                try:
-                    await serve(reader, writer, peer, refuse=True)
-                finally:
-                    self._refusing -= 1
+            self._pending += 1
+            pending = True
+            call = await (self._greet_relay(reader, writer, peer) if relay else self._greet_tcp(reader, writer, peer))
+            if call is None:
                 return
+            where, route, handler, make_session = call
+            if self._stopping or self._active >= self.max_sessions:
+                code, detail = (("SHUTDOWN", "the ACD dispatcher is shutting down") if self._stopping else
+                                ("BUSY", f"too many calls in progress ({self.max_sessions})"))
+                self.stats.refused += 1
+                self.stats._error(code)
+                self._log_refused("%s: refused (%s): %d sessions in progress (max_sessions=%d)",
+                                  where, code, self._active, self.max_sessions)
+                await self._notify(reader, writer, relay, code, detail, replies_within=self.error_timeout)
+                return
+            # Admitted: the connection moves from the pending count to a session slot.
+            self._pending -= 1
+            pending = False
             self._active += 1
             try:
-                await serve(reader, writer, peer, refuse=False)
+                session = make_session()
+                session.start()
+                session.script, session.args = route.script, dict(route.args)
+                await self._run(session, where, route, handler)
             finally:
                 self._active -= 1
         except asyncio.CancelledError:
@@ -317,92 +438,112 @@ class FastAGIServer:
             log.exception("%s: unexpected error in the FastAGI server", peer)
             self.stats._error("INTERNAL")
         finally:
+            if pending:
+                self._pending -= 1
             await _close_writer(writer)
             self._tasks.discard(task)
 
-    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str, *,
-                         refuse: bool) -> None:
-        proto = AGIProtocol(max_line=self.max_line, max_env_lines=self.max_env_lines)
-        env_timeout = min(self.env_timeout, 2.0) if refuse else self.env_timeout
+    async def _greet_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         peer: str) -> _Greeting | None:
+        """Pre-admission for FastAGI: the environment and the route, or None once the peer was told why not."""
+        proto = AGIProtocol(max_line=self.max_line, max_env_lines=self.max_env_lines,
+                            max_env_bytes=self.max_env_bytes)
         try:
-            await asyncio.wait_for(read_environment(reader, proto), env_timeout)
+            env = await asyncio.wait_for(read_environment(reader, proto), self.env_timeout)
         except asyncio.TimeoutError:
-            log.warning("%s: no complete AGI environment within %gs; closing", peer, env_timeout)
             self.stats._error("TIMEOUT")
-            await self._blind_error(reader, writer, "TIMEOUT", f"no complete AGI environment within {env_timeout:g}s")
-            return
+            self._log_timeout("%s: no complete AGI environment within %gs; closing", peer, self.env_timeout)
+            # A peer that sent no line is no Asterisk (it sends the environment at once): a
+            # scanner or a flood.  It still gets the notice, with a shorter wait for replies.
+            await self._notify(reader, writer, False, "TIMEOUT",
+                               f"no complete AGI environment within {self.env_timeout:g}s",
+                               replies_within=min(self.error_timeout, 1.0 if proto.env_size else 0.25))
+            return None
         except ProtocolError as exc:
-            if proto.closed:
-                log.warning("%s: %s", peer, exc)
-                self.stats._error("BAD_REQUEST")
-                return
-            log.warning("%s: bad AGI environment: %s", peer, exc)
             self.stats._error("BAD_REQUEST")
-            await self._blind_error(reader, writer, "BAD_REQUEST", f"bad AGI environment: {exc}")
-            return
-        session = StreamAGISession(reader, writer, proto, command_timeout=self.command_timeout)
-        session.start()
-        await self._run(session, peer, None, refuse)
-
-    async def _serve_relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str, *,
-                           refuse: bool) -> None:
-        env_timeout = min(self.env_timeout, 2.0) if refuse else self.env_timeout
+            self._log_rejected("%s: bad AGI environment: %s", peer, exc)
+            if not proto.closed:  # the peer is still there to read why
+                await self._notify(reader, writer, False, "BAD_REQUEST", f"bad AGI environment: {exc}",
+                                   replies_within=min(self.error_timeout, 1.0))
+            return None
+        where = f"{peer} {env.channel} ({env.uniqueid or '-'})"
         try:
-            env, route = await asyncio.wait_for(read_relay_hello(reader), env_timeout)
+            route = parse_route(env)
+        except InvalidInput as exc:
+            await self._reject(reader, writer, False, where, "BAD_REQUEST", str(exc))
+            return None
+        handler = await self._handler_for(reader, writer, False, where, route)
+        if handler is None:
+            return None
+        return where, route, handler, lambda: StreamAGISession(reader, writer, proto,
+                                                               command_timeout=self.command_timeout)
+
+    async def _greet_relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           peer: str) -> _Greeting | None:
+        """Pre-admission for a relayed call: the hello (environment and route), or None."""
+        try:
+            env, route = await asyncio.wait_for(read_relay_hello(reader), self.env_timeout)
         except asyncio.TimeoutError:
-            log.warning("relay %s: no hello within %gs; closing", peer, env_timeout)
+            # No notice: the script tells its channel itself when the dispatcher is lost.
             self.stats._error("TIMEOUT")
-            return
+            self._log_timeout("%s: no hello within %gs; closing", peer, self.env_timeout)
+            return None
         except (ProtocolError, InvalidInput) as exc:
-            code = "BAD_REQUEST"
-            log.warning("relay %s: bad hello: %s", peer, exc)
-            self.stats._error(code)
-            try:  # the script reports the error to its channel when it sees this
-                for cmd in error_commands(code, f"bad relay hello: {exc}"):
-                    writer.write(_encode_relay({"op": "command", "name": cmd.name, "args": list(cmd.args)}))
-                writer.write(_encode_relay({"op": "end", "status": "ERROR"}))
-                await asyncio.wait_for(writer.drain(), self.error_timeout)
-                await asyncio.wait_for(_drain_input(reader, 4), self.error_timeout)
-            except (OSError, RuntimeError, asyncio.TimeoutError, ProtocolError):
-                pass
-            return
-        session = RelayAGISession(reader, writer, env, command_timeout=self.command_timeout)
-        session.start()
-        await self._run(session, f"relay {peer}", route, refuse)
+            self.stats._error("BAD_REQUEST")
+            self._log_rejected("%s: bad hello: %s", peer, exc)
+            await self._notify(reader, writer, True, "BAD_REQUEST", f"bad relay hello: {exc}",
+                               replies_within=self.error_timeout)
+            return None
+        where = f"{peer} {env.channel} ({env.uniqueid or '-'})"
+        handler = await self._handler_for(reader, writer, True, where, route)
+        if handler is None:
+            return None
+        return where, route, handler, lambda: RelayAGISession(reader, writer, env,
+                                                              command_timeout=self.command_timeout)
 
-    async def _blind_error(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, code: str,
-                           detail: str) -> None:
-        """Report an error when the protocol is out of step: write the commands, then
-        skim the input for a moment so the peer can read them before we close."""
+    async def _handler_for(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: bool,
+                           where: str, route: Route) -> Handler | None:
+        handler = self._routes.get(route.script)
+        if handler is None:
+            known = ", ".join(sorted(self._routes)) or "none"
+            await self._reject(reader, writer, relay, where, "UNKNOWN_SCRIPT",
+                               f"unknown script {route.script!r} (known: {known})")
+        return handler
+
+    async def _reject(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: bool, where: str,
+                      code: str, detail: str) -> None:
+        self.stats._error(code)
+        self._log_rejected("%s: %s: %s", where, code, detail)
+        await self._notify(reader, writer, relay, code, detail, replies_within=self.error_timeout)
+
+    async def _notify(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: bool, code: str,
+                      detail: str, *, replies_within: float) -> None:
+        """Report an error before any session exists, at the cost of one round trip.
+
+        The commands (``ACD_STATUS``, ``ACD_ERROR``, ``ACD_ERROR_DETAIL``,
+        VERBOSE; then ``end`` on the relay) are written in one go without waiting
+        for each reply -- Asterisk and the relay script handle them in order --
+        then the replies are skimmed so that closing does not reset the connection
+        under them.  Never longer than ``error_timeout`` to write plus
+        ``replies_within`` to skim; best effort (the peer may be gone).
+        """
+        commands = error_commands(code, detail)
+        if relay:
+            data = b"".join(_encode_relay({"op": "command", "name": c.name, "args": list(c.args)}) for c in commands)
+            data += _encode_relay({"op": "end", "status": "ERROR"})
+        else:
+            data = b"".join(c.encode() for c in commands)
         try:
-            writer.write(b"".join(c.encode() for c in error_commands(code, detail)))
+            writer.write(data)
             await asyncio.wait_for(writer.drain(), self.error_timeout)
-            await asyncio.wait_for(_drain_input(reader, 4), min(self.error_timeout, 1.0))
+            await asyncio.wait_for(_drain_input(reader, len(commands)), replies_within)
         except (OSError, RuntimeError, asyncio.TimeoutError, ProtocolError):
             pass
 
-    async def _run(self, session: AGISession, peer: str, route: Route | None, refuse: bool) -> None:
-        """Route one session to its handler and make sure the channel learns the outcome."""
+    async def _run(self, session: AGISession, where: str, route: Route, handler: Handler) -> None:
+        """Run an admitted session's handler and make sure the channel learns the outcome."""
         status = "ERROR"
-        where = f"{peer} {session.env.channel} ({session.env.uniqueid or '-'})"
         try:
-            if refuse:
-                log.warning("%s: refused: %d sessions in progress (max_sessions=%d)",
-                            where, self._active, self.max_sessions)
-                await self._fail(session, where, "BUSY", f"too many calls in progress ({self.max_sessions})")
-                return
-            if route is None:
-                try:
-                    route = parse_route(session.env)
-                except InvalidInput as exc:
-                    await self._fail(session, where, "BAD_REQUEST", str(exc))
-                    return
-            handler = self._routes.get(route.script)
-            if handler is None:
-                known = ", ".join(sorted(self._routes)) or "none"
-                await self._fail(session, where, "UNKNOWN_SCRIPT", f"unknown script {route.script!r} (known: {known})")
-                return
-            session.script, session.args = route.script, dict(route.args)
             try:
                 await handler(session, dict(route.args))
             except ChannelHungUp:
