@@ -76,7 +76,9 @@ def test_failed_dial_back_retries_then_gives_up(engine_cls):
     assert e.advance(160.0) == [DialBack("c1", "a", "line", 2)]
     assert e.callback_failed("c1", 170.0) == [Exit("c1", "line", "callback_failed")]
     cb = e.snapshot()["queues"]["line"]["callbacks"]
-    assert cb["dialled"] == 2 and cb["failed"] == 1 and cb["pending"] == 0 and cb["reached"] == 0
+    # failed counts each dial-back that did not connect, gave_up the final Exit
+    assert cb["dialled"] == 2 and cb["failed"] == 2 and cb["gave_up"] == 1
+    assert cb["pending"] == 0 and cb["reached"] == 0
 
 
 def test_agent_ring_no_answer_on_dial_back_does_not_use_an_attempt(engine_cls):

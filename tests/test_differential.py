@@ -13,12 +13,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 import acd
 from acd._reference import ReferenceEngine
+from acd._validate import MAX_TIME
 
 SKILLS = ("fr", "tech", "en")
 AGENTS = tuple(f"a{i}" for i in range(7))
 QUEUE_NAMES = ("gen", "tech", "vip", "cb", "nope")
 # time steps chosen so that deadlines often coincide (ties must break the same way)
 DT = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 61.0])
+# calls that withdraw accepts, and the states it refuses
+WITHDRAWABLE = ("waiting", "offered", "dialing_back", "callback_pending", "callback_retry", "scheduled")
 
 
 def build_queues():
@@ -184,6 +187,14 @@ class DifferentialMachine(RuleBasedStateMachine):
             self.end(call)
 
     @precondition(lambda self: self.live)
+    @rule(data=st.data(), dt=DT, refused=st.sampled_from([False] * 4 + [True]))
+    def withdraw(self, data, dt, refused):
+        """The call leaves for a reason not its own (session died, supervisor, drain)."""
+        call = self.pick(data, ("connected",) if refused else WITHDRAWABLE)
+        if self.both("withdraw", call, self.tick(dt))[0] == "ok":
+            self.end(call)
+
+    @precondition(lambda self: self.live)
     @rule(data=st.data(), dt=DT)
     def ring_no_answer(self, data, dt):
         self.both("ring_no_answer", self.pick(data, ("offered", "dialing_back")), self.tick(dt))
@@ -209,7 +220,8 @@ class DifferentialMachine(RuleBasedStateMachine):
     def callback_failed(self, data, dt):
         self.both("callback_failed", self.pick(data, ("dialing_back",)), self.tick(dt))
 
-    @rule(queue=queue_st, priority=prio_st, req=req_st, dt=DT, delay=st.sampled_from([0.0, 5.0, 45.0, -1.0]))
+    @rule(queue=queue_st, priority=prio_st, req=req_st, dt=DT,
+          delay=st.sampled_from([0.0, 5.0, 45.0, -1.0, 2e10, float("inf")]))
     def schedule_callback(self, queue, priority, req, dt, delay):
         call = f"c{self.next_call}"
         now = self.tick(dt)
@@ -235,10 +247,33 @@ class DifferentialMachine(RuleBasedStateMachine):
         r = self.both("advance", self.now - back)
         assert r[0] == "error" and r[1] == "TimeWentBackwards"
 
-    @rule(bad=st.sampled_from([float("nan"), float("inf"), "10", None]))
-    def bad_now(self, bad):
-        r = self.both("advance", bad)
-        assert r[0] == "error" and r[1] == "InvalidInput"
+    @rule(bad=st.sampled_from([float("nan"), float("inf"), float("-inf"), "10", None,
+                               # beyond MAX_TIME: a millisecond timestamp, the next float, ints
+                               1.7e12, MAX_TIME * (1 + 2**-52), 10**13, 10**400]),
+          op=st.sampled_from(["advance", "login", "enqueue"]))
+    def bad_now(self, bad, op):
+        if op == "advance":
+            r = self.both("advance", bad)
+        elif op == "login":
+            r = self.both("login", "a0", {"fr": 1}, bad)
+        else:
+            r = self.both("enqueue", f"c{self.next_call}", "gen", bad)
+        assert r[0] == "error" and r[1] == "InvalidInput" and "at most 1e+10" in r[2], r
+
+    @precondition(lambda self: hasattr(self, "ref") and not any(
+        c.state == "waiting" and c.queue.name != "vip" for c in self.ref._calls.values()))
+    @rule(dt=st.sampled_from([1e6, 1e9]), then=st.sampled_from(["advance", "enqueue"]))
+    def jump(self, dt, then):
+        """A large step in time.  Work must not grow with the time skipped: only when no live caller
+        waits in a queue that announces (or overflows into one) -- announcements to a waiting caller
+        are real work, one per announce_every seconds.  Callers in vip exit at max wait."""
+        if self.now + dt > MAX_TIME - 1e6:
+            return
+        event(f"jump {dt:g}")
+        if then == "advance":
+            self.both("advance", self.tick(dt))
+        else:
+            self.enqueue("gen", None, None, dt, False)
 
     # ------------------------------------------------------------ invariants
     @invariant()
@@ -267,6 +302,21 @@ class DifferentialMachine(RuleBasedStateMachine):
         assert not self.ref._pending
         assert set(self.ref._calls) == self.live
         assert len(self.live) + self.ended == self.ever
+
+    @invariant()
+    def callbacks_add_up(self):
+        """Per queue, every dial-back is reached, failed or still dialling; over all queues (a call-back
+        may overflow), every call-back accepted or scheduled is reached, given up, cancelled or pending."""
+        if not hasattr(self, "core"):
+            return
+        snap = self.ref.snapshot()["queues"]
+        for name, q in snap.items():
+            cb = q["callbacks"]
+            dialling = sum(1 for c in self.ref._calls.values() if c.state == "dialing_back" and c.queue.name == name)
+            assert cb["dialled"] == cb["reached"] + cb["failed"] + dialling, (name, cb, dialling)
+        began = sum(q["callbacks"]["accepted"] + q["callbacks"]["scheduled"] for q in snap.values())
+        ended = sum(q["callbacks"][k] for q in snap.values() for k in ("reached", "gave_up", "cancelled", "pending"))
+        assert began == ended, snap
 
     @invariant()
     def one_call_per_agent(self):

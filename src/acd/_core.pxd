@@ -72,6 +72,8 @@ ctypedef struct QueueRec:
     double cb_risk        # < 0: no risk threshold
     double retry_delay
     double announce_every # 0: no periodic announcement
+    double tick_t0        # announcements fall on tick_t0 + k * announce_every (k >= 1): when the queue was added
+    double tick_next      # next grid point not yet passed (stale while nobody waits: the tick is off the heap)
     int32_t cb_attempts
     int32_t sched_boost
     bint announce_on_join
@@ -85,7 +87,8 @@ ctypedef struct QueueRec:
     int64_t abandoned
     int64_t exited
     int64_t overflowed
-    int64_t cb[7]     # offered, accepted, scheduled, dialled, reached, failed, cancelled
+    int64_t withdrawn # live calls ended by withdraw
+    int64_t cb[8]     # offered, accepted, scheduled, dialled, reached, failed, cancelled, gave_up
     int64_t ab[10]    # abandonments per priority
     int64_t obs[10]   # patience observations per priority
     double exposure[10]
@@ -176,6 +179,7 @@ cdef class Engine:
     cdef uint64_t _agent_seq
     cdef uint64_t _offers
     cdef list _pending
+    cdef bint _due         # inside _run_due: a deadline at t runs before the announcement tick at t
 
     # names and interning
     cdef dict _skills
@@ -299,8 +303,10 @@ cdef class Engine:
     cdef object _estimate(self, int32_t q, int64_t k, int32_t b, double now)
     cdef int _on_join(self, int32_t c, double now) except -1
     cdef int _tick(self, int32_t q, double t) except -1
+    cdef int _arm_tick(self, int32_t q, double t) except -1
     cdef bint _apply_deadline(self, int32_t c, double t) except -1
     cdef int _run_due(self, double now) except -1
+    cdef int _run_events(self, Heap** heaps, double now) except -1
     cdef inline double _begin(self, object now) except? -1.0
     cdef inline int _advance_to(self, double t) except -1
     cdef inline double _next_deadline(self) noexcept
@@ -329,4 +335,5 @@ cdef class Engine:
     cdef int _after_delay(self, int32_t a, double delay, double t) except -1
     cdef int32_t _release_offer(self, object call, str action) except -1
     cdef int _abandon(self, object call, double t) except -1
+    cdef int _withdraw(self, object call, double t) except -1
     cdef int _complete(self, object call, double t) except -1

@@ -20,13 +20,15 @@ line by the plain-Python oracle in _reference.py):
 * Call-backs (virtual hold) sit in buckets of their own (no max-wait exit, no
   announcements) with the rank they had: they reach agents like live calls,
   as ``DialBack`` instead of ``Assign``.  Retries and scheduled slots are
-  per-call timers; periodic announcements are per-queue timers.
+  per-call timers; periodic announcements are per-queue timers, on the heap
+  only while a live caller waits in the queue (so that no deadline re-arms
+  itself with nothing to do, and ``advance`` costs nothing per second skipped).
 """
 
 cimport cython
 from cpython.object cimport Py_EQ, PyObject_Hash, PyObject_RichCompareBool
 from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
-from libc.math cimport INFINITY, floor, isfinite, log
+from libc.math cimport INFINITY, floor, isfinite, log, nextafter
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
@@ -36,7 +38,7 @@ from ._validate import (agent_queues as _agent_queues, agent_skills as _agent_sk
                         call_requirements as _call_requirements, check_at as _check_at,
                         check_call_choice as _check_call_choice, check_id as _check_id,
                         check_now as _check_now, check_reason as _check_reason, check_window as _check_window,
-                        engine_options as _engine_options, merge_requirements as _merge)
+                        engine_options as _engine_options, merge_requirements as _merge, MAX_TIME as _MAX_TIME)
 from .errors import InvalidInput, DuplicateId
 from .ewt import WaitEstimate as _WaitEstimate, abandon_probability as _abandon_probability
 from .patience import exponential_mle as _exponential_mle
@@ -224,18 +226,23 @@ cdef enum:
     CB_REACHED = 4
     CB_FAILED = 5
     CB_CANCELLED = 6
+    CB_GAVE_UP = 7
+    N_CB = 8
 
 _AGENT_STATE_NAMES = ("logged_out", "available", "reserved", "busy", "wrap_up", "paused")
 _CALL_STATE_NAMES = ("ended", "waiting", "offered", "connected", "callback_pending", "dialing_back",
                      "callback_retry", "scheduled")
-_CB_NAMES = ("offered", "accepted", "scheduled", "dialled", "reached", "failed", "cancelled")
+_CB_NAMES = ("offered", "accepted", "scheduled", "dialled", "reached", "failed", "cancelled", "gave_up")
 _STRATEGY_CODES = {"longest_idle": S_LONGEST_IDLE, "least_occupied": S_LEAST_OCCUPIED,
                    "highest_level": S_HIGHEST_LEVEL, "round_robin": S_ROUND_ROBIN,
                    "fewest_calls": S_FEWEST_CALLS, "random": S_RANDOM}
 _CHOICE_CODES = {"priority_fifo": CC_PRIORITY_FIFO, "service_level": CC_SERVICE_LEVEL, "cmu_theta": CC_CMU_THETA}
 _OPS = {"enqueue": 0, "answer": 1, "complete": 2, "abandon": 3, "ring_no_answer": 4, "reject": 5,
         "login": 6, "logout": 7, "ready": 8, "pause": 9, "advance": 10, "accept_callback": 11,
-        "callback_answered": 12, "callback_failed": 13, "schedule_callback": 14}
+        "callback_answered": 12, "callback_failed": 13, "schedule_callback": 14, "withdraw": 15}
+
+# the latest time accepted as ``now`` (see _validate.MAX_TIME)
+cdef double MAX_TIME = _MAX_TIME
 
 
 # ---------------------------------------------------------------- small helpers
@@ -350,6 +357,22 @@ cdef inline double _digamma_large(double x) noexcept nogil:
     cdef double inv = 1.0 / x
     cdef double inv2 = inv * inv
     return log(x) - 0.5 * inv - inv2 * (1.0 / 12.0 - inv2 * (1.0 / 120.0 - inv2 * (1.0 / 252.0)))
+
+
+cdef double _next_tick(double t0, double every, double t, bint inclusive) noexcept nogil:
+    """First announcement time t0 + k*every (k >= 1) after t, or at t when inclusive: the same
+    float operations as acd._reference.next_tick (bit-identical grid points)."""
+    cdef double x = (t - t0) / every, k, g
+    cdef int i
+    if x < 4503599627370496.0:          # 2**52: k + 1.0 is exact
+        k = floor(x) if x >= 1.0 else 1.0
+        for i in range(4):              # the quotient's rounding: one step, two at most
+            g = t0 + k * every
+            if g > t or (inclusive and g == t):
+                return g
+            k += 1.0
+    # every is below the float resolution at t: the next representable time
+    return t if inclusive else nextafter(t, INFINITY)
 
 
 cdef double _ql_sum(double a, double theta, int64_t k) noexcept nogil:
@@ -539,8 +562,10 @@ cdef class Engine:
         self._queue_policies.append(queue)
         self._tick_pos[q] = -1
         self._nqueues += 1
+        # the first tick is armed (put on the heap) when a live caller waits: see _arm_tick
+        qr.tick_t0 = self._now
         if qr.announce_every > 0:
-            _heap_push(&self._ticks, self._now + qr.announce_every, q, q, self._tick_pos)
+            qr.tick_next = _next_tick(self._now, qr.announce_every, self._now, False)
 
     cdef void _ensure_level_stride(self, int32_t n_skills) except *:
         """Group level rows have one byte per declared skill."""
@@ -892,6 +917,9 @@ cdef class Engine:
         if not cr.virtual:
             self._queues[cr.queue].waiting -= 1
             self._waiting -= 1
+            if self._queues[cr.queue].waiting == 0 and self._tick_pos[cr.queue] >= 0:
+                # nobody left to announce to: the tick leaves the heap (tick_next is kept)
+                _heap_remove(&self._ticks, self._tick_pos[cr.queue], self._tick_pos)
         return 0
 
     # ------------------------------------------------------------ agent bookkeeping
@@ -1002,6 +1030,8 @@ cdef class Engine:
                     best, best_g = head, g
         if best == NULL:
             self._bucket_insert(c)
+            if not cr.virtual and self._queues[cr.queue].waiting == 1 and self._queues[cr.queue].announce_every > 0:
+                self._arm_tick(cr.queue, now)   # the first live caller in line: announcements resume
             return 0
         self._assign(c, best.idx, now)   # _set_state pops the agent from its group heap
         return 0
@@ -1273,7 +1303,18 @@ cdef class Engine:
             a = <int32_t>s * mu
             an.ewt = _ql_sum(a, theta, k) if <int32_t>s > 0 else INFINITY
             self._pending.append(an)
-        _heap_update(&self._ticks, self._tick_pos[q], t + qr.announce_every, q, self._tick_pos)
+        qr.tick_next = _next_tick(qr.tick_t0, qr.announce_every, t, False)
+        _heap_update(&self._ticks, self._tick_pos[q], qr.tick_next, q, self._tick_pos)
+        return 0
+
+    cdef int _arm_tick(self, int32_t q, double t) except -1:
+        """A live caller waits in idle queue q at t: its tick goes on the heap.  The grid point kept
+        may have gone by while nobody waited: then the first one after t (at t itself while the
+        deadlines at t run, since ticks come after them)."""
+        cdef QueueRec* qr = &self._queues[q]
+        if qr.tick_next < t or (qr.tick_next == t and not self._due):
+            qr.tick_next = _next_tick(qr.tick_t0, qr.announce_every, t, self._due)
+        _heap_push(&self._ticks, qr.tick_next, q, q, self._tick_pos)
         return 0
 
     # ------------------------------------------------------------ time
@@ -1323,16 +1364,25 @@ cdef class Engine:
     cdef int _run_due(self, double now) except -1:
         """Process every timed event up to now, in (time, kind, seq) order; kinds: agent timers,
         call deadlines, call timers (call-back retries and slots), announcement ticks."""
-        cdef Entry* e
-        cdef Entry* best
-        cdef int kind, best_kind
-        cdef int32_t b, c
-        cdef double t
         cdef Heap* heaps[4]
         heaps[0] = &self._timers
         heaps[1] = &self._deadlines
         heaps[2] = &self._call_timers
         heaps[3] = &self._ticks
+        self._due = True
+        try:
+            self._run_events(heaps, now)
+        finally:
+            self._due = False
+        self._now = now
+        return 0
+
+    cdef int _run_events(self, Heap** heaps, double now) except -1:
+        cdef Entry* e
+        cdef Entry* best
+        cdef int kind, best_kind
+        cdef int32_t c
+        cdef double t
         while True:
             best = NULL
             best_kind = -1
@@ -1361,15 +1411,14 @@ cdef class Engine:
                     self._requeue(c, t)
             else:
                 self._tick(best.idx, t)
-        self._now = now
         return 0
 
     cdef inline double _begin(self, object now) except? -1.0:
         cdef double t
         if type(now) is float:
             t = <double>now
-            if not isfinite(t):
-                raise _errors.bad_now(now)
+            if not isfinite(t) or t > MAX_TIME:
+                raise _errors.bad_now(now, MAX_TIME)
             if t < self._now:
                 raise _errors.time_backwards(t, self._now)
         else:
@@ -1726,8 +1775,9 @@ cdef class Engine:
         cdef int32_t a = cr.agent
         cdef QueueRec* qr = &self._queues[cr.queue]
         cdef Exit ex
+        qr.cb[CB_FAILED] += 1          # every dial-back that did not connect
         if cr.attempts >= qr.cb_attempts:
-            qr.cb[CB_FAILED] += 1
+            qr.cb[CB_GAVE_UP] += 1
             ex = Exit.__new__(Exit)
             ex.call = self._call_id(c)
             ex.queue = self._queue_names[cr.queue]
@@ -1766,6 +1816,7 @@ cdef class Engine:
             raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], action)
         if cr.state == C_DIALING:
             cr.attempts -= 1   # the agent failed, the caller was not dialled
+            self._queues[cr.queue].cb[CB_FAILED] += 1   # ... but the dial-back attempt did not connect
         return c
 
     def ring_no_answer(self, call, now):
@@ -1823,6 +1874,35 @@ cdef class Engine:
             self._bucket_take(c)
         self._free_call(c)
         if st == C_OFFERED:
+            self._make_available(a, t)
+        return 0
+
+    def withdraw(self, call, now):
+        """The call leaves for a reason that is not the caller's choice (its session died, a supervisor
+        ended it, a drain): it ends without feeding the patience estimate; a ringing agent is freed."""
+        cdef double t = self._begin(now)
+        self._withdraw(call, t)
+        return self._finish()
+
+    cdef int _withdraw(self, object call, double t) except -1:
+        cdef int32_t c = self._call_slot(call)
+        cdef CallRec* cr = &self._calls[c]
+        cdef int8_t st = cr.state
+        if st == C_CONNECTED:
+            raise _errors.bad_state("call", call, _CALL_STATE_NAMES[st], "withdraw")
+        cdef int32_t a = cr.agent
+        cdef QueueRec* qr = &self._queues[cr.queue]
+        if st == C_DIALING:
+            qr.cb[CB_FAILED] += 1      # the attempt did not connect ...
+            qr.cb[CB_CANCELLED] += 1   # ... and the call-back ends
+        elif cr.virtual:
+            qr.cb[CB_CANCELLED] += 1
+        else:
+            qr.withdrawn += 1          # no patience observation: the caller did not choose to leave
+        if st == C_WAITING or st == C_CB_PENDING:
+            self._bucket_take(c)
+        self._free_call(c)
+        if st == C_OFFERED or st == C_DIALING:
             self._make_available(a, t)
         return 0
 
@@ -1940,12 +2020,12 @@ cdef class Engine:
                                  after_call=_AFTER_CALL_NAMES[ar.after_call])
         for q in range(self._nqueues):
             qr = &self._queues[q]
-            cb = {_CB_NAMES[k]: qr.cb[k] for k in range(7)}
+            cb = {_CB_NAMES[k]: qr.cb[k] for k in range(N_CB)}
             cb["pending"] = qr.cb_pending
             queues[self._queue_names[q]] = dict(
                 waiting=qr.waiting, oldest_wait=oldest[q], agents=by_state[q], callbacks=cb,
                 entered=qr.entered, answered=qr.answered, abandoned=qr.abandoned,
-                exited=qr.exited, overflowed=qr.overflowed)
+                exited=qr.exited, overflowed=qr.overflowed, withdrawn=qr.withdrawn)
         return dict(now=now, queues=queues, agents=agents)
 
     def memory_bytes(self):

@@ -41,7 +41,23 @@ class SplitMix64:
         return (z >> 11) * (1.0 / 9007199254740992.0)
 
 
-_CB_COUNTERS = ("offered", "accepted", "scheduled", "dialled", "reached", "failed", "cancelled")
+_CB_COUNTERS = ("offered", "accepted", "scheduled", "dialled", "reached", "failed", "cancelled", "gave_up")
+
+
+def next_tick(t0: float, every: float, t: float, inclusive: bool) -> float:
+    """First announcement time ``t0 + k*every`` (k >= 1) after ``t``, or at ``t`` when ``inclusive``.
+
+    Float for float the same operations as the core's ``_next_tick``.  When ``every`` is below the
+    float resolution at ``t`` (no grid point can be told apart), the next representable time."""
+    x = (t - t0) / every
+    if x < 4503599627370496.0:          # 2**52: k + 1.0 is exact
+        k = float(math.floor(x)) if x >= 1.0 else 1.0
+        for _ in range(4):              # the quotient's rounding: one step, two at most
+            g = t0 + k * every
+            if g > t or (inclusive and g == t):
+                return g
+            k += 1.0
+    return t if inclusive else math.nextafter(t, math.inf)
 
 
 class _Queue:
@@ -50,7 +66,7 @@ class _Queue:
         self.name = policy.name
         self.index = index
         self.steps = [(s.after, s.requirement_tuple, s.overflow, s.priority_boost) for s in policy.steps]
-        self.counters = dict(entered=0, answered=0, abandoned=0, exited=0, overflowed=0)
+        self.counters = dict(entered=0, answered=0, abandoned=0, exited=0, overflowed=0, withdrawn=0)
         self.callbacks = {k: 0 for k in _CB_COUNTERS}
         self.abandons = [0] * NPRIO
         self.exposure = [0.0] * NPRIO
@@ -59,7 +75,10 @@ class _Queue:
         self.n_talk = 0
         self.talk_sum = 0.0
         self.les = 0.0
-        self.next_tick = None if policy.announce_every is None else now + policy.announce_every
+        # announcements: every announce_every seconds from t0, while a live caller waits (see _events);
+        # next_tick is the next grid point not yet passed, or a stale one while nobody waits
+        self.t0 = now
+        self.next_tick = None if policy.announce_every is None else next_tick(now, policy.announce_every, now, False)
 
     def theta(self, prio: Optional[int] = None) -> float:
         if prio is not None:
@@ -141,6 +160,7 @@ class ReferenceEngine:
         self._agent_seq = 0
         self._offers = 0
         self._pending: List[Any] = []
+        self._due = False         # inside _run_due: a deadline at t runs before the announcement tick at t
 
     # ------------------------------------------------------------ configuration
     @property
@@ -280,6 +300,16 @@ class ReferenceEngine:
                     best = a
         if best is not None:
             self._assign(c, best, now, out)
+        elif c.state == "waiting":
+            self._arm_tick(c.queue, now)
+
+    def _arm_tick(self, q: _Queue, t: float) -> None:
+        """A live caller waits in q at t: if the announcement grid point kept is past (it went by while
+        nobody waited), move to the first one after t -- at t itself while deadlines at t run, since
+        ticks come after them."""
+        nt = q.next_tick
+        if nt is not None and (nt < t or (nt == t and not self._due)):
+            q.next_tick = next_tick(q.t0, q.policy.announce_every, t, self._due)
 
     def _make_available(self, a: _Agent, now: float, out: List[Any]) -> None:
         """An agent becomes free: it takes the best eligible call in line, or idles;
@@ -390,7 +420,7 @@ class ReferenceEngine:
             if not c.virtual:
                 est = self._estimate(q, k, self._requirements(c), t)
                 out.append(Announce(c.id, q.name, k + 1, est.ewt))
-        q.next_tick = t + q.policy.announce_every
+        q.next_tick = next_tick(q.t0, q.policy.announce_every, t, False)
 
     # ------------------------------------------------------------ time
     def _events(self, now: Optional[float]):
@@ -407,7 +437,8 @@ class ReferenceEngine:
             elif c.timer is not None:
                 yield (c.timer, 2, c.seq, c)
         for q in self._queues.values():
-            if q.next_tick is not None:
+            # ticks only while a live caller waits in the queue: nothing to announce otherwise
+            if q.next_tick is not None and any(c.state == "waiting" and c.queue is q for c in self._calls.values()):
                 yield (q.next_tick, 3, q.index, q)
 
     def next_deadline(self) -> Optional[float]:
@@ -418,6 +449,13 @@ class ReferenceEngine:
         return best
 
     def _run_due(self, now: float) -> None:
+        self._due = True
+        try:
+            self._run_due_events(now)
+        finally:
+            self._due = False
+
+    def _run_due_events(self, now: float) -> None:
         out = self._pending
         while True:
             ev = None
@@ -668,8 +706,9 @@ class ReferenceEngine:
         assert a is not None
         q = c.queue
         out: List[Any] = []
+        q.callbacks["failed"] += 1          # every dial-back that did not connect
         if c.attempts >= q.policy.callback_attempts:
-            q.callbacks["failed"] += 1
+            q.callbacks["gave_up"] += 1
             self._end_call(c)
             out.append(Exit(c.id, q.name, "callback_failed"))
         else:
@@ -687,6 +726,7 @@ class ReferenceEngine:
         assert a is not None
         if c.state == "dialing_back":
             c.attempts -= 1   # the agent failed, the caller was not dialled
+            c.queue.callbacks["failed"] += 1   # ... but the dial-back attempt did not connect
         return c, a
 
     def ring_no_answer(self, call: Any, now: float) -> List[Any]:
@@ -737,6 +777,29 @@ class ReferenceEngine:
             self._observe(c, t, True)
         self._end_call(c)
         if c.state == "offered":
+            a = c.agent
+            assert a is not None
+            self._make_available(a, t, out)
+        return self._finish(out)
+
+    def withdraw(self, call: Any, now: float) -> List[Any]:
+        """The call leaves for a reason that is not the caller's (its session died, a supervisor,
+        a drain): it ends without feeding the patience estimate; a ringing agent is freed."""
+        t = self._begin(now)
+        c = self._call(call)
+        if c.state not in ("waiting", "offered", "dialing_back", "callback_pending", "callback_retry", "scheduled"):
+            raise errors.bad_state("call", call, c.state, "withdraw")
+        q = c.queue
+        if c.state == "dialing_back":
+            q.callbacks["failed"] += 1      # the attempt did not connect ...
+            q.callbacks["cancelled"] += 1   # ... and the call-back ends
+        elif c.virtual:
+            q.callbacks["cancelled"] += 1
+        else:
+            q.counters["withdrawn"] += 1
+        self._end_call(c)
+        out: List[Any] = []
+        if c.state in ("offered", "dialing_back"):
             a = c.agent
             assert a is not None
             self._make_available(a, t, out)

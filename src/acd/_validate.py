@@ -15,17 +15,34 @@ from . import errors
 from .errors import InvalidInput, UnknownSkill
 from .policy import AGENT_STRATEGIES, RNA_ACTIONS, check_priority, check_requirements, check_skills
 
-__all__ = ("check_now", "check_id", "check_reason", "engine_options", "agent_skills",
+__all__ = ("MAX_TIME", "check_now", "check_id", "check_reason", "engine_options", "agent_skills",
            "call_requirements", "check_priority")
+
+#: The latest time an engine accepts (seconds, about 317 years): epoch seconds pass, a
+#: millisecond timestamp (1.7e12) does not.  A deadline beyond it is never reached.
+MAX_TIME = 1e10
+
+
+def _seconds(value: object) -> Optional[float]:
+    """``value`` as a float if it is a finite number of seconds at most MAX_TIME, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        t = float(value)
+    except OverflowError:      # an int beyond the float range
+        return None
+    if not math.isfinite(t) or t > MAX_TIME:
+        return None
+    return t
 
 
 def check_now(now: object, current: float) -> float:
-    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
-        raise errors.bad_now(now)
-    now = float(now)
-    if now < current:
-        raise errors.time_backwards(now, current)
-    return now
+    t = _seconds(now)
+    if t is None:
+        raise errors.bad_now(now, MAX_TIME)
+    if t < current:
+        raise errors.time_backwards(t, current)
+    return t
 
 
 def check_id(field_name: str, ident: object) -> object:
@@ -115,7 +132,8 @@ def check_window(window: object) -> int:
 
 
 def check_at(at: object, now: float) -> float:
-    """Time slot of a scheduled call-back: a finite time not before now."""
-    if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at) or at < now:
-        raise InvalidInput(f"at must be a finite time not before now ({now!r}), got {at!r}")
-    return float(at)
+    """Time slot of a scheduled call-back: a finite time not before now and at most MAX_TIME."""
+    t = _seconds(at)
+    if t is None or t < now:
+        raise InvalidInput(f"at must be a finite time not before now ({now!r}) and at most {MAX_TIME:g}, got {at!r}")
+    return t

@@ -23,6 +23,7 @@ __all__ = (
     "TimeWentBackwards",
     "ProtocolError",
     "JournalError",
+    "Shutdown",
 )
 
 
@@ -82,6 +83,10 @@ class JournalError(AcdError, RuntimeError):
     """The command journal cannot be read or written."""
 
 
+class Shutdown(AcdError, RuntimeError):
+    """The service is stopping: new calls are refused (the dialplan's fallback takes them)."""
+
+
 # --- message builders shared by the compiled core and the reference model ---
 # Both implementations raise through these so that their errors are identical
 # (the differential tests compare type and message).
@@ -115,8 +120,8 @@ def time_backwards(now: float, current: float) -> TimeWentBackwards:
     return TimeWentBackwards(f"now must not go backwards: got {now!r}, engine time is {current!r}")
 
 
-def bad_now(now: object) -> InvalidInput:
-    return InvalidInput(f"now must be a finite number of seconds, got {now!r}")
+def bad_now(now: object, max_time: float) -> InvalidInput:
+    return InvalidInput(f"now must be a finite number of seconds at most {max_time:g}, got {now!r}")
 
 
 def bad_priority(priority: object) -> InvalidInput:
