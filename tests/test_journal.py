@@ -148,7 +148,7 @@ def open_at(path, clock, **kw):
     """JournaledEngine.open with an injected clock (retry timing under test control)."""
     journal = SqliteJournal(path, sync="normal")
     je = JournaledEngine(journal, clock=clock, **kw)
-    je.replayed = je._replay_records(je.engine, je.observer)
+    je.load()
     return je
 
 

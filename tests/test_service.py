@@ -12,241 +12,19 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
 from acd.errors import InvalidState, JournalError, UnknownCall
 from acd.journal import JournaledEngine
-from acd.service import Dispatcher, config_from_dict
-from acd.service.web import render_dashboard
+from acd.service import Dispatcher
+from acd.service.http.dashboard import render_dashboard
 from agi_support import split_args
+from fakes.ami import FakeAMI
+from fakes.channel import FakeChannel, agi
+from service_support import http_get, make_config, run, state, until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(coro: Any, timeout: float = 20.0) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def until(pred: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
-# ------------------------------------------------------------------ fakes
-
-
-
-class FakeChannel:
-    """Plays Asterisk for one AGI() of one channel over FastAGI."""
-
-    def __init__(self, port: int, script: str, *, uniqueid: str = "1700000000.1", callerid: str = "0612345678",
-                 digits: str = "") -> None:
-        self.port = port
-        self.script = script
-        self.uniqueid = uniqueid
-        self.callerid = callerid
-        self.digits = digits
-        self.commands: List[str] = []
-        self.hung_up = False
-        self._writer: Optional[asyncio.StreamWriter] = None
-        self._task: Optional[asyncio.Task[None]] = None
-
-    def env(self) -> bytes:
-        env = {
-            "agi_network": "yes", "agi_network_script": self.script,
-            "agi_request": f"agi://127.0.0.1:{self.port}/{self.script}",
-            "agi_channel": f"PJSIP/{self.callerid}-{self.uniqueid}", "agi_language": "en", "agi_type": "PJSIP",
-            "agi_uniqueid": self.uniqueid, "agi_version": "20.5.0", "agi_callerid": self.callerid,
-            "agi_calleridname": "Caller", "agi_context": "acd-in", "agi_extension": "100", "agi_priority": "1",
-            "agi_enhanced": "0.0", "agi_accountcode": "",
-        }
-        return ("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode()
-
-    def reply(self, cmd: str) -> str:
-        if cmd.startswith(("SET VARIABLE", "VERBOSE")):
-            return "200 result=1"
-        if self.hung_up:
-            return "511 Command Not Permitted on a dead channel or intercepted channel"
-        if cmd.startswith("GET DATA"):
-            return f"200 result={self.digits}" if self.digits else "200 result= (timeout)"
-        return "200 result=0"
-
-    async def start(self) -> "FakeChannel":
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-        self._writer = writer
-        writer.write(self.env())
-        await writer.drain()
-        self._task = asyncio.get_running_loop().create_task(self._loop(reader, writer))
-        return self
-
-    async def _loop(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    return
-                cmd = line.decode().rstrip("\n")
-                self.commands.append(cmd)
-                writer.write((self.reply(cmd) + "\n").encode())
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
-
-    async def hangup(self) -> None:
-        self.hung_up = True
-        assert self._writer is not None
-        self._writer.write(b"HANGUP\n")
-        await self._writer.drain()
-
-    async def done(self, timeout: float = 5.0) -> "FakeChannel":
-        assert self._task is not None
-        await asyncio.wait_for(self._task, timeout)
-        return self
-
-    @property
-    def variables(self) -> Dict[str, str]:
-        out = {}
-        for cmd in self.commands:
-            words = split_args(cmd)
-            if words[:2] == ["SET", "VARIABLE"]:
-                out[words[2]] = words[3]
-        return out
-
-    def saw(self, prefix: str) -> bool:
-        """A command starting so was received (compared word by word, quotes removed)."""
-        return any(" ".join(split_args(c)).startswith(prefix) for c in self.commands)
-
-
-async def agi(port: int, script: str, **kw: Any) -> FakeChannel:
-    """One short AGI session, run to its end."""
-    ch = await FakeChannel(port, script, **kw).start()
-    return await ch.done()
-
-
-def ami_fmt(**fields: str) -> bytes:
-    return ("".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode()
-
-
-class FakeAMI:
-    """The manager side: banner, Login, Originate (answered after a moment, or not), events on demand."""
-
-    def __init__(self, *, answer: Optional[bool] = True) -> None:
-        self.answer = answer
-        self.originates: List[List[tuple]] = []
-        self.writers: List[asyncio.StreamWriter] = []
-        self.tasks: set = set()
-        self.server: Optional[asyncio.AbstractServer] = None
-        self.port = 0
-
-    async def start(self) -> "FakeAMI":
-        self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for w in list(self.writers):
-            w.close()
-        if self.tasks:
-            await asyncio.wait(self.tasks, timeout=2)
-        await self.server.wait_closed()
-
-    async def event(self, **fields: str) -> None:
-        for w in self.writers:
-            w.write(ami_fmt(**fields))
-            await w.drain()
-
-    async def _conn(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        self.writers.append(writer)
-        try:
-            writer.write(b"Asterisk Call Manager/5.0.2\r\n")
-            await writer.drain()
-            while True:
-                pairs = []
-                while True:
-                    line = await reader.readline()
-                    if not line:
-                        return
-                    text = line.decode().rstrip("\r\n")
-                    if not text:
-                        break
-                    k, _, v = text.partition(": ")
-                    pairs.append((k, v))
-                msg = dict(pairs)
-                action, aid = msg.get("Action", ""), msg.get("ActionID", "")
-                if action == "Login":
-                    writer.write(ami_fmt(Response="Success", ActionID=aid, Message="Authentication accepted"))
-                elif action == "Logoff":
-                    writer.write(ami_fmt(Response="Goodbye", ActionID=aid, Message="Bye"))
-                    await writer.drain()
-                    return
-                elif action == "Originate":
-                    self.originates.append(pairs)
-                    writer.write(ami_fmt(Response="Success", ActionID=aid, Message="Originate successfully queued"))
-                    await writer.drain()
-                    if self.answer is None:     # the agent's phone rings on and on
-                        continue
-                    await asyncio.sleep(0.02)
-                    ok = self.answer
-                    writer.write(ami_fmt(Event="OriginateResponse", ActionID=aid,
-                                         Response="Success" if ok else "Failure", Channel=msg.get("Channel", ""),
-                                         Reason="4" if ok else "3", Uniqueid="1700000099.1" if ok else "<null>"))
-                else:
-                    writer.write(ami_fmt(Response="Success", ActionID=aid))
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            if writer in self.writers:
-                self.writers.remove(writer)
-            writer.close()
-
-
-# ------------------------------------------------------------------ configuration
-
-def make_config(tmp_path: Path, *, ami_port: Optional[int] = None, queue: Optional[Dict[str, Any]] = None,
-                **extra: Any) -> Any:
-    q = {"name": "support", "wrap_up": 0, "steps": [{"after": 0, "requirements": {"tech": 1}}]}
-    q.update(queue or {})
-    data: Dict[str, Any] = {
-        "skills": ["fr"],
-        "queues": [q],
-        "agents": [{"id": "1001", "dial": "PJSIP/1001", "skills": {"tech": 5}, "callerid": ["1001"]},
-                   {"id": "1002", "dial": "PJSIP/1002", "skills": {"tech": 5, "fr": 3}}],
-        "fastagi": {"port": 0},
-        "http": {"port": 0, "refresh": 2},
-        "journal": {"path": str(tmp_path / "journal.sqlite3"), "sync": "normal"},
-        "prompts": {"music_on_hold": "default"},
-        "callback": {"ring_timeout": 2.0, "offer_timeout": 1.0},
-        "service": {"shutdown_timeout": 2.0, "reattach_timeout": 5.0},
-    }
-    if ami_port is not None:
-        data["ami"] = {"enabled": True, "port": ami_port, "secret": "s3cret", "ping_interval": 0}
-    data.update(extra)
-    return config_from_dict(data)
-
-
-def state(d: Dispatcher, call: str) -> Optional[str]:
-    try:
-        return d.engine.call_state(call)
-    except UnknownCall:
-        return None
 
 
 # ------------------------------------------------------------------ tests
@@ -630,7 +408,7 @@ def test_restart_keeps_a_pending_callback(tmp_path):
 def test_dialback_in_flight_at_restart_is_failed_and_retried(tmp_path):
     cfg = make_config(tmp_path, queue={"callback_threshold": 30})
     je = JournaledEngine.open(cfg.journal.path, sync="normal")
-    from acd.service.dispatcher import _queue_json
+    from acd.service.commands import queue_json as _queue_json
     je.add_skill("fr")
     je.add_queue(cfg.queues[0])
     je.journal.set_meta("service_queues", {"support": _queue_json(cfg.queues[0])})
@@ -692,22 +470,6 @@ def test_ami_events_hangup_and_device_state(tmp_path):
             await fake.stop()
 
     run(main())
-
-
-async def http_get(port: int, path: str, method: str = "GET", extra: bytes = b"") -> tuple[int, Dict[str, str], bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n".encode() + extra + b"\r\n")
-        await writer.drain()
-        data = await asyncio.wait_for(reader.read(), 5)
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    head, _, body = data.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-    return status, headers, body
 
 
 def test_http_metrics_snapshot_and_dashboard(tmp_path):
@@ -843,10 +605,14 @@ def test_graceful_shutdown_closes_everything(tmp_path, sock_dir):
     run(main())
 
 
-def test_shutdown_fails_a_dialback_in_flight(tmp_path):
-    async def main() -> str:
+@pytest.mark.parametrize("leg", ["ringing", "answered", "gone"])
+def test_a_dial_in_flight_at_stop_is_looked_up_at_restart_never_redialled_blindly(tmp_path, leg):
+    """The service stops while a call-back's agent leg rings; at the next start the leg is found
+    by its ChannelId: still ringing -> watched (answered later: connected), up -> connected,
+    gone -> failed and retried with a new dial id.  The customer is dialled once."""
+    async def main() -> None:
         fake = await FakeAMI(answer=None).start()
-        cfg = make_config(tmp_path, ami_port=fake.port, queue={"callback_threshold": 30})
+        cfg = make_config(tmp_path, ami_port=fake.port, queue={"callback_threshold": 30, "callback_retry_delay": 0.2})
         d = Dispatcher(cfg)
         await d.start()
         try:
@@ -859,14 +625,37 @@ def test_shutdown_fails_a_dialback_in_flight(tmp_path):
             assert state(d, "1700000000.93") == "dialing_back"
         finally:
             await d.stop(timeout=0.1)
-            await fake.stop()
+        first = dict(fake.originates[0])
+        dial_id = first["ChannelId"]
+        assert dial_id.startswith("acd-") and ("Variable", f"ACD_CALLBACK_ID={dial_id}") in fake.originates[0]
         je = JournaledEngine.open(cfg.journal.path)
+        assert je.call_state("1700000000.93") == "dialing_back"     # in doubt: not failed at stop
+        je.close()
+        if leg == "answered":
+            fake.channels[dial_id]["ChannelState"] = "6"
+        elif leg == "gone":
+            del fake.channels[dial_id]
+        d2 = Dispatcher(cfg)
+        await d2.start()
         try:
-            return je.call_state("1700000000.93")
+            if leg == "ringing":
+                await until(lambda: d2.reconciler.passes == 1, what="reconciliation")
+                assert state(d2, "1700000000.93") == "dialing_back" and len(fake.originates) == 1
+                assert d2.status()["service"]["callbacks_in_doubt"] == 0      # watched, not in doubt
+                await fake.event(Event="Newstate", Uniqueid=dial_id, ChannelState="6", ChannelStateDesc="Up")
+                await until(lambda: state(d2, "1700000000.93") == "connected", what="late answer honoured")
+            elif leg == "answered":
+                await until(lambda: state(d2, "1700000000.93") == "connected", what="found up")
+            else:
+                await until(lambda: len(fake.originates) == 2, what="retried", timeout=8)
+                again = dict(fake.originates[1])
+                assert again["ChannelId"] != dial_id
+            assert len([o for o in fake.originates if dict(o)["ChannelId"] == dial_id]) == 1
         finally:
-            je.close()
+            await d2.stop()
+            await fake.stop()
 
-    assert run(main()) == "callback_retry"   # failed and due for a retry, not lost
+    run(main(), timeout=30)
 
 
 def test_restart_with_a_changed_configuration(tmp_path, caplog):

@@ -37,7 +37,7 @@ from ..policy import Queue, queue_from_dict
 from .base import Journal
 from .sqlite import SqliteJournal
 
-__all__ = ("JournaledEngine", "Observer", "COMMANDS")
+__all__ = ("JournaledEngine", "Observer", "COMMANDS", "CALL_COMMANDS")
 
 #: engine commands a journal may hold (anything else in a journal is an error, never applied)
 COMMANDS = ("login", "logout", "ready", "pause", "enqueue", "answer", "ring_no_answer", "reject", "abandon",
@@ -105,11 +105,15 @@ class JournaledEngine:
         journal = SqliteJournal(path, sync=sync)
         try:
             self = cls(journal, engine_factory=engine_factory, observer=observer, **options)
-            self.replayed = self._replay_records(self.engine, observer)
+            self.load()
         except BaseException:
             journal.close()
             raise
         return self
+
+    def load(self) -> None:
+        """Replay the journal into the engine (once, right after construction); the observer sees it all."""
+        self.replayed = self._replay_records(self.engine, self.observer)
 
     # -- replay
     def _replay_records(self, engine: Any, observer: Optional[Observer]) -> List[Any]:
@@ -266,6 +270,13 @@ class JournaledEngine:
             del self._held[-self._batch_held:]
         self._batch_held = 0
 
+    def take_held(self) -> List[Any]:
+        """Decisions of the deadlines a refused command let fall due (journaled already); they
+        would otherwise come with the next command."""
+        held, self._held = self._held, []
+        self._batch_held = 0
+        return held
+
     def batch(self) -> "_Batch":
         """Group commit: ``with je.batch(): ...`` makes the block's commands durable together.
 
@@ -373,6 +384,9 @@ def _positional(op: str, args: tuple, kw: Dict[str, Any]) -> tuple:
 
 
 _MISSING = object()
+
+#: commands whose first argument is a call id
+CALL_COMMANDS = tuple(op for op, names in _PARAMS.items() if names[0] == "call")
 
 
 def _encodable(args: Tuple[Any, ...]) -> bool:

@@ -7,102 +7,25 @@ and a small HTTP endpoint (``/metrics``, ``/snapshot.json``, dashboard)::
     acd serve --config acd.toml [--log-level debug|info|warning|error]
     python -m acd.service --config acd.toml
 
-Logs are JSON lines on stderr.  SIGTERM or SIGINT stops gracefully: no new
-AGI sessions, running ones get ``[service] shutdown_timeout`` seconds, then
-the journal is closed.  Exit status: 0 after a clean stop, 2 for a bad
-configuration, 1 when the service cannot start (port in use, journal
-unreadable...).  See ``examples/asterisk/README.md`` for the Asterisk side.
+Logs are JSON lines on stderr.  SIGTERM or SIGINT drains: new calls are
+refused, ringing and connected calls get ``[service] shutdown_timeout``
+seconds to end, then the journal is closed.  Exit status: 0 after a clean
+stop, 2 for a bad configuration, 1 when the service cannot start (port in
+use, journal unreadable...).  See ``examples/asterisk/README.md`` for the
+Asterisk side.
+
+One module per concern: ``app`` (composition root: start, drain, stop),
+``main`` (command line, signals), ``commands`` (the single writer: engine
+command -> journal -> decisions), ``counters`` and ``callbacks`` (read models
+rebuilt from the journal; the call-back dialler), ``calls`` (callers on hold),
+``agi_routes`` / ``agent_routes`` (FastAGI), ``prompts``, ``reconcile`` (with
+Asterisk's live channels), ``watchdog`` (offers and dials with no outcome),
+``supervisor`` (actions by hand), ``status`` (the read model of the pages),
+``http/`` (server, auth, pages and API, metrics, dashboard), ``config``, ``logs``.
 """
 
-from __future__ import annotations
-
-import argparse
-import asyncio
-import logging
-import signal
-import sys
-from typing import List, Optional, Sequence, TextIO
-
-from ..errors import AcdError
-from .config import ServiceConfig, config_from_dict, load_config, LOG_LEVELS
-from .dispatcher import Dispatcher
-from . import logs
+from .app import Dispatcher
+from .config import ServiceConfig, config_from_dict, load_config
+from .main import main
 
 __all__ = ("Dispatcher", "ServiceConfig", "load_config", "config_from_dict", "main")
-
-log = logging.getLogger("acd.service")
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="acd serve", description="Run the ACD for Asterisk: FastAGI, AMI, HTTP "
-                                "dashboard and metrics, with a durable SQLite journal.")
-    p.add_argument("--config", required=True, metavar="PATH", help="TOML configuration (see examples/asterisk/acd.toml)")
-    p.add_argument("--log-level", choices=LOG_LEVELS, default=None,
-                   help="log level (default: [service] log_level, else info)")
-    return p
-
-
-async def _serve(cfg: ServiceConfig) -> int:
-    dispatcher = Dispatcher(cfg)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    installed: List[signal.Signals] = []
-
-    def on_signal(signum: signal.Signals) -> None:
-        logs.event(log, logging.INFO, "signal", f"received {signal.Signals(signum).name}; shutting down",
-                   signal=signal.Signals(signum).name)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, on_signal, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
-            pass
-    try:
-        try:
-            await dispatcher.start()
-        except (AcdError, OSError) as exc:
-            logs.event(log, logging.ERROR, "start_failed", f"cannot start: {exc}")
-            return 1
-        try:
-            await stop.wait()
-        finally:
-            await dispatcher.stop()
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-    return 0
-
-
-def main(argv: Optional[Sequence[str]] = None, *, err: Optional[TextIO] = None) -> int:
-    """``acd serve --config PATH [--log-level LEVEL]``; returns the exit status.
-
-    A leading ``"serve"`` in ``argv`` is accepted (``main(["serve", "--config", p])``).
-    """
-    err = sys.stderr if err is None else err
-    args_in = list(sys.argv[1:] if argv is None else argv)
-    if args_in[:1] == ["serve"]:
-        args_in = args_in[1:]
-    try:
-        args = _parser().parse_args(args_in)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        cfg = load_config(args.config)
-    except AcdError as exc:
-        err.write(f"acd: error: {exc}\n")
-        return 2
-    level = args.log_level or cfg.service.log_level
-    logger = logging.getLogger("acd")
-    saved = (logger.level, logger.propagate)
-    handler = logs.install(level, err)
-    logger.propagate = False
-    try:
-        return asyncio.run(_serve(cfg))
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]

@@ -62,6 +62,8 @@ Layout (every table is optional except ``[[queues]]``; defaults shown)::
     host = "127.0.0.1"
     port = 8573
     refresh = 5                      # dashboard auto-refresh, seconds
+    token = ""                       # supervisor token (Authorization: Bearer ...): required for the
+                                     # actions under /api/, and for every page when host is not loopback
 
     [prompts]                        # sound files (no extension), Asterisk stock names
     thereare = "queue-thereare"
@@ -74,14 +76,17 @@ Layout (every table is optional except ``[[queues]]``; defaults shown)::
     music_on_hold = "default"        # MOH class while waiting ("" = silence)
 
     [service]
-    shutdown_timeout = 10.0          # seconds running calls get to finish on SIGTERM
+    shutdown_timeout = 20.0          # SIGTERM: seconds ringing and connected calls get to end (drain)
     reattach_timeout = 15.0          # seconds a requeued call may stay without an AGI session
+    dial_report_timeout = 60.0       # seconds an agent may ring with no dial_result before it is checked
+                                     # with Asterisk (AMI) or released as ring-no-answer
     log_level = "info"
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import re
@@ -96,7 +101,7 @@ from ..policy import Queue, check_name, check_skills, queue_from_dict
 
 __all__ = ("ServiceConfig", "AgentEntry", "FastAGIConfig", "AMIConfig", "CallbackConfig", "JournalConfig",
            "HTTPConfig", "Prompts", "ServiceOptions", "load_config", "config_from_dict", "ENGINE_OPTIONS",
-           "LOG_LEVELS")
+           "LOG_LEVELS", "is_loopback")
 
 #: keys of the [engine] table (passed to acd.Engine / JournaledEngine.open)
 ENGINE_OPTIONS = ("agent_strategy", "call_choice", "seed", "ring_no_answer", "no_answer_delay", "reject_delay",
@@ -220,6 +225,7 @@ class HTTPConfig:
     host: str = "127.0.0.1"
     port: int = 8573
     refresh: int = 5
+    token: str = dataclasses.field(default="", repr=False)
 
 
 @dataclass(frozen=True)
@@ -238,8 +244,9 @@ class Prompts:
 
 @dataclass(frozen=True)
 class ServiceOptions:
-    shutdown_timeout: float = 10.0
+    shutdown_timeout: float = 20.0
     reattach_timeout: float = 15.0
+    dial_report_timeout: float = 60.0
     log_level: str = "info"
 
 
@@ -458,8 +465,26 @@ def _http(data: object) -> HTTPConfig:
     host = _str("http.host", t.pop("host", "127.0.0.1"))
     port = _port("http.port", t.pop("port", 8573))
     refresh = _int("http.refresh", t.pop("refresh", 5), 0, 3600)
+    token = t.pop("token", "")
+    if not isinstance(token, str) or (token and (len(token) < 16 or len(token) > 256 or not token.isprintable()
+                                                 or " " in token)):
+        raise InvalidInput("http.token must be a str of 16 to 256 printable characters without spaces "
+                           f"(got {len(token) if isinstance(token, str) else type(token).__name__!s})")
     t.done()
-    return HTTPConfig(enabled, host, port, refresh)
+    if enabled and not token and not is_loopback(host):
+        raise InvalidInput(f"http.host {host!r} is not a loopback address: set http.token (the pages show callers "
+                           "and agents, and the API ends calls), or bind to 127.0.0.1 behind a proxy")
+    return HTTPConfig(enabled, host, port, refresh, token)
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _prompts(data: object) -> Prompts:
@@ -476,13 +501,14 @@ def _prompts(data: object) -> Prompts:
 
 def _service(data: object) -> ServiceOptions:
     t = _Table("service", data)
-    shutdown = _seconds("service.shutdown_timeout", t.pop("shutdown_timeout", 10.0), hi=3600, positive=False)
+    shutdown = _seconds("service.shutdown_timeout", t.pop("shutdown_timeout", 20.0), hi=3600, positive=False)
     reattach = _seconds("service.reattach_timeout", t.pop("reattach_timeout", 15.0), hi=3600)
+    report = _seconds("service.dial_report_timeout", t.pop("dial_report_timeout", 60.0), lo=1.0, hi=3600)
     level = t.pop("log_level", "info")
     if level not in LOG_LEVELS:
         raise InvalidInput(f"service.log_level must be one of {LOG_LEVELS!r}, got {level!r}")
     t.done()
-    return ServiceOptions(shutdown, reattach, level)
+    return ServiceOptions(shutdown, reattach, report, level)
 
 
 def config_from_dict(data: Mapping[str, Any], *, base_dir: Optional[os.PathLike[str] | str] = None,

@@ -1,0 +1,187 @@
+"""The single writer: every engine command of the service goes through here.
+
+:class:`Commands` owns the :class:`~acd.journal.JournaledEngine` and the
+service clock.  A command takes the time from the clock, is journaled
+(durable before its decisions are acted upon), and its decisions are handed
+to the router.  Read models (counters, the call-back ledger) are
+*projections*: they see every journal record, replayed at start and live
+afterwards, so what they show is the same after a restart as before it.
+
+Engine time is seconds of service operation: ``now = base + (clock() - t0)``,
+where ``base`` is the engine time found in the journal at start-up.  A
+restart continues engine time from where the journal stopped; the downtime
+itself is not counted.  A clock task sleeps until the engine's next deadline
+(woken early whenever a command may have moved it) and calls ``advance``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+
+from ..errors import AcdError, InvalidState
+from ..journal import JournaledEngine, SqliteJournal
+from ..policy import Queue
+from .config import ServiceConfig
+from .logs import event
+
+__all__ = ("Commands", "Projection", "queue_json")
+
+log = logging.getLogger("acd.service")
+
+_META_QUEUES = "service_queues"
+
+
+class Projection(Protocol):
+    def apply(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None: ...
+
+
+def queue_json(q: Queue) -> Any:
+    d = dataclasses.asdict(q)
+    d["steps"] = [dict(s) for s in d["steps"]]
+    return json.loads(json.dumps(d))
+
+
+class Commands:
+    """Engine command -> journal -> decisions, for one process."""
+
+    def __init__(self, config: ServiceConfig, clock: Callable[[], float], route: Callable[[List[Any]], None],
+                 state: Callable[[], str]) -> None:
+        self.config = config
+        self._clock = clock
+        self._route = route
+        self._state = state
+        self.engine: Optional[JournaledEngine] = None
+        self.projections: List[Projection] = []
+        self.errors: Dict[str, int] = {}        # refused commands, since this process started
+        self.replayed = 0
+        self._base = 0.0
+        self._t0 = 0.0
+        self.accepting = False
+        self.wake = asyncio.Event()
+
+    # ----------------------------------------------------------- life
+    def open(self, before_replay: Callable[[SqliteJournal], None]) -> None:
+        """Open the journal and replay it through the projections; ``before_replay`` sees the
+        journal first (its id names side effects)."""
+        cfg = self.config
+        journal = SqliteJournal(cfg.journal.path, sync=cfg.journal.sync)
+        try:
+            before_replay(journal)
+            je = JournaledEngine(journal, observer=self._observe, **dict(cfg.engine))
+            je.load()
+        except BaseException:
+            journal.close()
+            raise
+        self.engine = je
+        self.replayed = journal.last_seq
+        self._configure()
+        self._base = je.now
+        self._t0 = self._clock()
+
+    def close(self) -> None:
+        self.accepting = False
+        if self.engine is not None:
+            self.engine.close()
+
+    def _observe(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
+        for p in self.projections:
+            p.apply(seq, op, args, decisions)
+
+    def _configure(self) -> None:
+        """Declare the config's skills and queues the journal does not hold yet."""
+        assert self.engine is not None
+        eng = self.engine
+        have = set(eng.skills)
+        for s in self.config.skills:
+            if s not in have:
+                eng.add_skill(s)
+        stored: Dict[str, Any] = eng.journal.get_meta(_META_QUEUES, {}) or {}
+        queues = set(eng.queues)
+        for q in self.config.queues:
+            d = queue_json(q)
+            if q.name not in queues:
+                eng.add_queue(q)
+                stored[q.name] = d
+            elif stored.setdefault(q.name, d) != d:
+                event(log, logging.WARNING, "queue_changed",
+                      f"queue {q.name!r} differs from the one in the journal; the journal's definition stays in "
+                      "force (queues cannot change while the journal lives: start a new journal to apply the change)",
+                      queue=q.name)
+        missing = sorted(set(eng.queues) - {q.name for q in self.config.queues})
+        if missing:
+            event(log, logging.WARNING, "queue_unconfigured", f"queue(s) {missing!r} come from the journal but are "
+                  "not in the configuration; they keep serving with their journaled definition", queues=missing)
+        eng.journal.set_meta(_META_QUEUES, stored)
+
+    # ----------------------------------------------------------- time
+    def now(self) -> float:
+        """Engine time now (never earlier than the engine's own)."""
+        assert self.engine is not None
+        return max(self.engine.now, self._base + (self._clock() - self._t0))
+
+    async def run_clock(self) -> None:
+        """Advance the engine at each deadline (for ever; cancel to stop)."""
+        assert self.engine is not None
+        while True:
+            self.wake.clear()
+            deadline = self.engine.next_deadline()
+            if deadline is None:
+                await self.wake.wait()
+                continue
+            delay = deadline - self.now()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self.wake.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                continue
+            try:
+                self.run("advance", lambda now: (now,))
+            except AcdError as exc:  # the journal is down: retry later, do not spin
+                event(log, logging.ERROR, "clock_error", f"advance failed: {exc}")
+                await asyncio.sleep(1.0)
+
+    # ----------------------------------------------------------- commands
+    def run(self, op: str, make_args: Callable[[float], Tuple[Any, ...]]) -> List[Any]:
+        """Run one engine command at the current time; route and return its decisions."""
+        if self.engine is None or not self.accepting:
+            raise InvalidState(f"cannot run {op}: the dispatcher is {self._state()}")
+        try:
+            out = getattr(self.engine, op)(*make_args(self.now()))
+        except AcdError:
+            self.errors[op] = self.errors.get(op, 0) + 1
+            held = self.engine.take_held()   # deadlines that fell due before the refusal
+            if held:
+                self._route(held)
+            raise
+        finally:
+            self.wake.set()
+        self._route(out)
+        return out
+
+    def note(self, kind: str, data: Any) -> int:
+        """Journal a fact of the service's (seen by the projections in its place)."""
+        assert self.engine is not None
+        return self.engine.note(kind, data)
+
+    def call_state(self, call: str) -> Optional[str]:
+        assert self.engine is not None
+        try:
+            return self.engine.call_state(call)
+        except AcdError:
+            return None
+
+    def agent_state(self, agent: str) -> Optional[str]:
+        assert self.engine is not None
+        try:
+            return self.engine.agent_state(agent)
+        except AcdError:
+            return None
+
+    @property
+    def journal_up(self) -> bool:
+        return self.engine is not None and self.engine.up

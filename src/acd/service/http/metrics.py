@@ -1,0 +1,128 @@
+"""``/metrics``: the service status in the Prometheus text format (version 0.0.4).
+
+Counters derived from the journal (queue counters, service levels, decisions,
+commands, call-backs) are rebuilt at start-up, so they never go back across
+a restart; the few counted by this process only (refused commands, AGI
+sessions) say so in their help text, and ``acd_process_start_time_seconds``
+tells a scraper when they were reset.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, List, Mapping, Optional, Tuple
+
+__all__ = ("render_metrics",)
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "NaN"
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        if math.isinf(v):
+            return "+Inf" if v > 0 else "-Inf"
+        if math.isnan(v):
+            return "NaN"
+        return repr(v)
+    return str(v)
+
+
+def _label(v: Any) -> str:
+    return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.out: List[str] = []
+
+    def family(self, name: str, kind: str, help_: str, samples: Iterable[Tuple[Mapping[str, Any], Any]]) -> None:
+        self.out.append(f"# HELP {name} {help_}")
+        self.out.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            if labels:
+                text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+                self.out.append(f"{name}{{{text}}} {_num(value)}")
+            else:
+                self.out.append(f"{name} {_num(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.out) + "\n"
+
+
+_QUEUE_COUNTERS = (("entered", "calls that entered the queue"),
+                   ("answered", "calls answered by an agent"),
+                   ("abandoned", "callers who hung up while waiting"),
+                   ("exited", "calls that left unanswered (max wait, failed call-back)"),
+                   ("overflowed", "calls moved to another queue"),
+                   ("withdrawn", "calls ended by the service, not by the caller (outage, drain, supervisor)"))
+_AGENT_STATES = ("available", "reserved", "busy", "wrap_up", "paused")
+
+
+def render_metrics(status: Mapping[str, Any]) -> str:
+    """Prometheus exposition text for :meth:`Dispatcher.status`."""
+    m = _Metrics()
+    queues: Mapping[str, Any] = status["queues"]
+    m.family("acd_queue_waiting", "gauge", "Calls in line (live callers and call-backs).",
+             (({"queue": q}, d["waiting"]) for q, d in queues.items()))
+    m.family("acd_queue_oldest_wait_seconds", "gauge", "Wait of the longest-waiting call in line.",
+             (({"queue": q}, d["oldest_wait"]) for q, d in queues.items()))
+    m.family("acd_queue_estimated_wait_seconds", "gauge", "Estimated wait of a caller joining now (+Inf: no agent).",
+             (({"queue": q}, _inf(d["ewt"])) for q, d in queues.items()))
+    for key, help_ in _QUEUE_COUNTERS:
+        m.family(f"acd_queue_{key}_total", "counter", help_[0].upper() + help_[1:] + ".",
+                 (({"queue": q}, d[key]) for q, d in queues.items()))
+    m.family("acd_queue_answered_within_target_total", "counter",
+             "Calls answered within the queue's service-level seconds (rebuilt from the journal: survives restarts).",
+             (({"queue": q}, d["service_level"]["answered_within"]) for q, d in queues.items()))
+    m.family("acd_queue_service_level_target_seconds", "gauge", "Service-level target: answer within this many seconds.",
+             (({"queue": q}, d["service_level"]["seconds"]) for q, d in queues.items()))
+    m.family("acd_queue_callbacks_total", "counter",
+             "Call-back events by kind (dialled = reached + failed + being dialled).",
+             (({"queue": q, "event": k}, v) for q, d in queues.items() for k, v in d["callbacks"].items()
+              if k != "pending"))
+    m.family("acd_queue_callbacks_pending", "gauge", "Call-backs accepted and not yet dialled back.",
+             (({"queue": q}, d["callbacks"].get("pending", 0)) for q, d in queues.items()))
+    m.family("acd_queue_agents", "gauge", "Agents serving the queue, by state.",
+             (({"queue": q, "state": s}, d["agents"].get(s, 0)) for q, d in queues.items() for s in _AGENT_STATES))
+    agents: Mapping[str, Any] = status["agents"]
+    counts = {s: 0 for s in _AGENT_STATES}
+    for a in agents.values():
+        counts[a["state"]] = counts.get(a["state"], 0) + 1
+    m.family("acd_agents", "gauge", "Logged-in agents by state.", (({"state": s}, n) for s, n in counts.items()))
+    svc = status["service"]
+    m.family("acd_decisions_total", "counter", "Engine decisions by kind (rebuilt from the journal).",
+             (({"kind": k}, v) for k, v in sorted(svc["decisions"].items())))
+    m.family("acd_commands_total", "counter", "Engine commands journaled, by command (rebuilt from the journal).",
+             (({"command": k}, v) for k, v in sorted(svc["commands"].items())))
+    m.family("acd_command_errors_total", "counter", "Engine commands refused, by command (since this process started).",
+             (({"command": k}, v) for k, v in sorted(svc["command_errors"].items())))
+    m.family("acd_engine_time_seconds", "gauge", "Engine clock (seconds of service operation).",
+             [({}, status["now"])])
+    m.family("acd_uptime_seconds", "gauge", "Seconds since this process started serving.", [({}, svc["uptime"])])
+    fa = svc["fastagi"]
+    m.family("acd_fastagi_sessions_active", "gauge", "AGI sessions in progress.", [({}, fa["active"])])
+    m.family("acd_fastagi_sessions_total", "counter", "AGI sessions by outcome.",
+             (({"outcome": k}, fa[k]) for k in ("accepted", "completed", "hangups", "refused", "errors")))
+    m.family("acd_ami_connected", "gauge", "1 when logged in to the Asterisk manager.",
+             [({}, svc["ami"]["connected"])])
+    m.family("acd_dialbacks_in_progress", "gauge", "Call-backs being dialled right now.",
+             [({}, svc["dialbacks_in_progress"])])
+    m.family("acd_callbacks_in_doubt", "gauge",
+             "Call-backs whose agent leg may still be ringing in Asterisk (looked up before any retry).",
+             [({}, svc["callbacks_in_doubt"])])
+    journal = svc["journal"]
+    m.family("acd_journal_up", "gauge", "1 while the journal accepts writes (commands are refused otherwise).",
+             [({}, journal["up"])])
+    m.family("acd_journal_records", "gauge", "Records in the journal (its last seq).", [({}, journal["last_seq"])])
+    m.family("acd_service_draining", "gauge", "1 while the service drains before stopping (new calls refused).",
+             [({}, svc["state"] == "draining")])
+    m.family("acd_process_start_time_seconds", "gauge", "Start time of this process (Unix time).",
+             [({}, svc["started_unix"])])
+    return m.text()
+
+
+def _inf(v: Optional[float]) -> float:
+    return math.inf if v is None else v
+
+
