@@ -406,3 +406,32 @@ def test_unreadable_journal_is_a_clean_start_failure(tmp_path):
             await Dispatcher(cfg).start()
 
     run(main())
+
+
+def test_the_callers_own_hang_up_does_not_end_its_call_back(tmp_path):
+    """Found by the fault-injection suite: a caller's h-extension call_end that arrives late (after a
+    restart) while its call-back is being dialled was taken for the agent leg's: connected, then
+    completed, and the customer was never called back."""
+    async def main() -> None:
+        fake = await FakeAMI(answer=None).start()
+        d = Dispatcher(make_config(tmp_path, ami_port=fake.port, queue={"callback_threshold": 30}))
+        await d.start()
+        try:
+            await until(lambda: d.ami_connected, what="AMI")
+            await agi(d.fastagi_port, "agent_login?agent=1001")
+            await agi(d.fastagi_port, "agent_pause?agent=1001")
+            await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000012.1", digits="1")
+            d.ready("1001")
+            await until(lambda: state(d, "1700000012.1") == "dialing_back", what="dialling")
+            end = await agi(d.fastagi_port, "call_end?status=", uniqueid="1700000012.1")   # the caller's own h
+            assert end.variables["ACD_STATUS"] == "OK" and state(d, "1700000012.1") == "dialing_back"
+            fake.channels[dict(fake.originates[0])["ChannelId"]]["ChannelState"] = "6"
+            await fake.event(Event="Newstate", Uniqueid=dict(fake.originates[0])["ChannelId"], ChannelState="6")
+            await until(lambda: state(d, "1700000012.1") == "connected", what="agent answered")
+            end = await agi(d.fastagi_port, "call_end?status=ANSWER", uniqueid="1700000012.1")
+            assert state(d, "1700000012.1") == "connected"        # still talking on the agent's leg
+        finally:
+            await d.stop(timeout=0.1)
+            await fake.stop()
+
+    run(main())

@@ -15,7 +15,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
-__all__ = ("FakeAMI", "ami_fmt", "channel_fields")
+__all__ = ("FakeAMI", "ami_fmt", "channel_fields", "event_fields")
+
+#: write privileges each action needs (one of them), as Asterisk 22 checks them
+NEEDS = {"CoreShowChannels": ("system", "reporting"), "DeviceStateList": ("call", "reporting"),
+         "Originate": ("originate",), "Status": ("system", "call", "reporting")}
+#: the first fields of every channel event, in Asterisk 22's order
+_CHANNEL_KEYS = ("Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum",
+                 "ConnectedLineName", "Language", "AccountCode", "Context", "Exten", "Priority", "Uniqueid",
+                 "Linkedid")
 
 
 def ami_fmt(*pairs: Tuple[str, str], **fields: str) -> bytes:
@@ -34,10 +42,17 @@ def channel_fields(uniqueid: str, channel: str, state: str = "Up", bridge: str =
             "Duration": "00:00:01", "BridgeId": bridge}
 
 
+def event_fields(channel: Dict[str, str], **extra: str) -> List[Tuple[str, str]]:
+    """A channel event's fields (``Hangup``, ``Newstate``...) from a CoreShowChannel entry."""
+    return [("Privilege", "call,all")] + [(k, channel.get(k, "")) for k in _CHANNEL_KEYS] + list(extra.items())
+
+
 class FakeAMI:
     def __init__(self, *, answer: Optional[bool] = True,
-                 on_originate: Optional[Callable[["FakeAMI", Dict[str, Any]], Awaitable[None]]] = None) -> None:
+                 on_originate: Optional[Callable[["FakeAMI", Dict[str, Any]], Awaitable[None]]] = None,
+                 write: Tuple[str, ...] = ("originate", "call", "reporting")) -> None:
         self.answer = answer
+        self.write = write
         self.on_originate = on_originate
         self.originates: List[List[Tuple[str, str]]] = []
         self.actions: List[Dict[str, str]] = []
@@ -111,7 +126,9 @@ class FakeAMI:
                 msg = dict(pairs)
                 self.actions.append(msg)
                 action, aid = msg.get("Action", ""), msg.get("ActionID", "")
-                if action == "Login":
+                if action in NEEDS and not set(NEEDS[action]) & set(self.write):
+                    writer.write(ami_fmt(Response="Error", ActionID=aid, Message="Permission denied"))
+                elif action == "Login":
                     self.logins += 1
                     writer.write(ami_fmt(Response="Success", ActionID=aid, Message="Authentication accepted"))
                     self.logged_in.append(writer)
@@ -148,7 +165,8 @@ class FakeAMI:
                         info = {**msg, "ActionID": aid, "variables": variables}
                         self._spawn((self.on_originate or FakeAMI._default_originate)(self, info))
                 else:
-                    writer.write(ami_fmt(Response="Error", ActionID=aid, Message="Invalid/unknown command"))
+                    writer.write(ami_fmt(Response="Error", ActionID=aid, Message=f"Invalid/unknown command: "
+                                         f"{action}. Use Action: ListCommands to show available commands."))
                 await writer.drain()
         except (ConnectionError, OSError):
             pass
@@ -157,6 +175,18 @@ class FakeAMI:
                 if writer in lst:
                     lst.remove(writer)
             writer.close()
+
+    async def originate_response(self, info: Dict[str, Any], ok: bool, reason: str, channel: str = "") -> None:
+        """The OriginateResponse event, to every session (as Asterisk 22 does)."""
+        await self.event(("Event", "OriginateResponse"), ("Privilege", "call,all"), ("ActionID", info["ActionID"]),
+                         ("Response", "Success" if ok else "Failure"),
+                         ("Channel", channel if ok and channel else info.get("Channel", "")),
+                         ("Context", info.get("Context", "")), ("Exten", info.get("Exten", "")), ("Reason", reason),
+                         ("Uniqueid", info.get("ChannelId") or ("<unknown>" if not ok else channel)),
+                         ("CallerIDNum", ""), ("CallerIDName", ""))
+
+    async def channel_event(self, name: str, channel: Dict[str, str], **extra: str) -> None:
+        await self.event(("Event", name), *event_fields(channel, **extra))
 
     async def _default_originate(self, info: Dict[str, Any]) -> None:
         uid = info.get("ChannelId") or f"1700000099.{len(self.originates)}"
@@ -170,6 +200,4 @@ class FakeAMI:
             self.channels[uid] = channel_fields(uid, chan, "Up", context=info.get("Context", ""), exten="s")
         else:
             self.channels.pop(uid, None)
-        await self.event(Event="OriginateResponse", ActionID=info["ActionID"], Response="Success" if ok else "Failure",
-                         Channel=info.get("Channel", ""), Context=info.get("Context", ""), Exten="s",
-                         Reason="4" if ok else "3", Uniqueid=uid if ok else "<null>")
+        await self.originate_response(info, bool(ok), "4" if ok else "3", chan)

@@ -36,9 +36,11 @@ class FakeChannel:
             "agi_network": "yes", "agi_network_script": self.script,
             "agi_request": f"agi://127.0.0.1:{self.port}/{self.script}",
             "agi_channel": f"PJSIP/{self.callerid}-{self.uniqueid}", "agi_language": "en", "agi_type": "PJSIP",
-            "agi_uniqueid": self.uniqueid, "agi_version": "20.5.0", "agi_callerid": self.callerid,
-            "agi_calleridname": "Caller", "agi_context": "acd-in", "agi_extension": "100", "agi_priority": "1",
-            "agi_enhanced": "0.0", "agi_accountcode": "",
+            "agi_uniqueid": self.uniqueid, "agi_version": "22.10.1", "agi_callerid": self.callerid,
+            "agi_calleridname": "Caller", "agi_callingpres": "0", "agi_callingani2": "0", "agi_callington": "0",
+            "agi_callingtns": "0", "agi_dnid": "unknown", "agi_rdnis": "unknown", "agi_context": "acd-in",
+            "agi_extension": "100", "agi_priority": "2", "agi_enhanced": "0.0", "agi_accountcode": "",
+            "agi_threadid": "140445167187648",
         }
         return ("".join(f"{k}: {v}\n" for k, v in env.items()) + "\n").encode()
 
@@ -46,7 +48,7 @@ class FakeChannel:
         if cmd.startswith(("SET VARIABLE", "VERBOSE")):
             return "200 result=1"
         if self.hung_up:
-            return "511 Command Not Permitted on a dead channel or intercepted channel"
+            return "511 Command Not Permitted on a dead channel or intercept routine"
         if cmd.startswith("GET DATA"):
             return f"200 result={self.digits}" if self.digits else "200 result= (timeout)"
         return "200 result=0"

@@ -39,7 +39,7 @@ from fakes.ami import FakeAMI, channel_fields
 
 __all__ = ("FakePBX", "PhoneBehaviour", "Channel")
 
-DEAD = "511 Command Not Permitted on a dead channel or intercepted channel"
+DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 
 
 @dataclass
@@ -118,9 +118,9 @@ class FakePBX:
         if ch.hung_up.is_set():
             return
         ch.hung_up.set()
-        self.channels.pop(ch.uniqueid, None)
-        await self.ami.event(Event="Hangup", Channel=ch.name, Uniqueid=ch.uniqueid, Linkedid=ch.linkedid or ch.uniqueid,
-                             Cause=cause, **{"Cause-txt": "Normal Clearing"})
+        fields = self.channels.pop(ch.uniqueid, None) or channel_fields(ch.uniqueid, ch.name, ch.state, "",
+                                                                         ch.linkedid, ch.context)
+        await self.ami.channel_event("Hangup", fields, Cause=cause, **{"Cause-txt": "Normal Clearing"})
 
     # ---------------------------------------------------------------- AGI
     async def agi(self, ch: Channel, script: str, *, digits: str = "") -> Optional[Dict[str, str]]:
@@ -134,7 +134,7 @@ class FakePBX:
         env = {"agi_network": "yes", "agi_network_script": script,
                "agi_request": f"agi://127.0.0.1:{self.agi_port}/{script}", "agi_channel": ch.name,
                "agi_language": "en", "agi_type": ch.name.split("/")[0], "agi_uniqueid": ch.uniqueid,
-               "agi_version": "22.0.0", "agi_callerid": ch.callerid, "agi_calleridname": "unknown",
+               "agi_version": "22.10.1", "agi_callerid": ch.callerid, "agi_calleridname": "unknown",
                "agi_callingpres": "0", "agi_callingani2": "0", "agi_callington": "0", "agi_callingtns": "0",
                "agi_dnid": "100", "agi_rdnis": "unknown", "agi_context": ch.context, "agi_extension": "100",
                "agi_priority": "2", "agi_enhanced": "0.0", "agi_accountcode": "", "agi_threadid": "1"}
@@ -172,6 +172,8 @@ class FakePBX:
         verb = " ".join(words[:2]).upper()
         if verb in ("SET VARIABLE",) or words[:1] == ["VERBOSE"]:
             return "200 result=1"
+        if words[:1] == ["NOOP"] or verb in ("GET VARIABLE", "GET FULL") or words[:1] == ["EXEC"]:
+            return "200 result=0"                  # allowed on a dead channel too
         if ch.hung_up.is_set():
             return DEAD
         if words[:1] == ["ANSWER"]:
@@ -181,7 +183,7 @@ class FakePBX:
         if verb == "GET DATA":
             return f"200 result={digits}" if digits else "200 result= (timeout)"
         if verb in ("STREAM FILE",):
-            return "200 result=0 endpos=0"
+            return "200 result=0 endpos=8000"
         return "200 result=0"
 
     # ------------------------------------------------------------- callers
@@ -217,13 +219,11 @@ class FakePBX:
                     outcome = f"fallback:{(v or {}).get('ACD_ERROR', 'AGI_FAILURE')}"
                     break
                 dialstatus = await self._dial(ch, v["ACD_AGENT_DIAL"], connected)
-                if ch.hung_up.is_set():
+                if ch.hung_up.is_set() or dialstatus == "ANSWER":
+                    # without Dial's g option the caller is hung up with the agent: only h runs
                     outcome = "talked" if dialstatus == "ANSWER" else "hangup"
                     break
                 r = await self.agi(ch, f"dial_result?status={dialstatus}")
-                if dialstatus == "ANSWER":
-                    outcome = "talked"
-                    break
                 if (r or {}).get("ACD_REQUEUE") != "1":
                     outcome = f"dial:{dialstatus}"
                     break
@@ -281,9 +281,7 @@ class FakePBX:
         timeout = int(info.get("Timeout", "30000")) / 1000.0
 
         async def respond(ok: bool, reason: str) -> None:
-            await ami.event(Event="OriginateResponse", ActionID=info["ActionID"],
-                            Response="Success" if ok else "Failure", Channel=dial, Context=info.get("Context", ""),
-                            Exten=info.get("Exten", ""), Reason=reason, Uniqueid=uid if ok else "<null>")
+            await ami.originate_response(info, ok, reason, f"{dial}-{next(self._ids):08x};1")
         if dial in self.busy_phones:
             await respond(False, "5")
             return
@@ -301,7 +299,7 @@ class FakePBX:
             leg.state = "Up"
             self._update(leg)
             await respond(True, "4")
-            await ami.event(Event="Newstate", Channel=leg.name, Uniqueid=uid, ChannelState="6", ChannelStateDesc="Up")
+            await ami.channel_event("Newstate", self.channels[uid])
             await self.agi(leg, f"callback_answered?call={call}&attempt={attempt}")
             self.customer_dials[call] += 1            # Dial(PJSIP/${ACD_CALLBACK_NUMBER}@trunk)
             await asyncio.sleep(self.rng.uniform(*self.b.callback_talk))

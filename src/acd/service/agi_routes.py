@@ -298,7 +298,12 @@ class CallRoutes:
         status = args.get("status", "").upper()
         attempt = args.get("attempt", "")
         state = app.commands.call_state(call)
-        if state in _REPORTABLE and self._stale(call, attempt):
+        # the caller's own channel ending (its h extension, maybe late) says nothing of a call-back
+        # that is being dialled or talks on the agent's leg by now
+        from_caller = session.env.uniqueid == call and not attempt
+        if from_caller and call in app.ledger.entries and state in _REPORTABLE:
+            what = f"kept ({state}: a call-back now)"
+        elif state in _REPORTABLE and self._stale(call, attempt):
             what = self._late_report(call, attempt, status, state)
         elif state == "dialing_back":
             self._agent_leg_answered(call)

@@ -179,6 +179,7 @@ class Dispatcher:
             if self.ami is not None:
                 self.ami.on("Hangup", self._on_ami_hangup)
                 self.ami.on("Newstate", self._on_ami_newstate)
+                self.ami.on("OriginateResponse", self._on_ami_originate_response)
                 self.ami.on("DeviceStateChange", self.on_device_state)
                 self._unsubscribe_login = self.ami.on_login(self._on_ami_login)
             self.commands.accepting = True
@@ -319,6 +320,7 @@ class Dispatcher:
         if self.ami is not None:
             self.ami.off("Hangup", self._on_ami_hangup)
             self.ami.off("Newstate", self._on_ami_newstate)
+            self.ami.off("OriginateResponse", self._on_ami_originate_response)
             self.ami.off("DeviceStateChange", self.on_device_state)
             unsubscribe = getattr(self, "_unsubscribe_login", None)
             if unsubscribe is not None:
@@ -597,9 +599,22 @@ class Dispatcher:
         if not self.accepting or msg.get("ChannelState") != "6":
             return
         cb = self.ledger.by_dial.get(msg.get("Uniqueid") or "")
-        if cb is not None and cb not in self.dialler.tasks and self.commands.call_state(cb) == "dialing_back":
+        if cb is not None and self.commands.call_state(cb) == "dialing_back":
             entry = self.ledger.entries.get(cb)
-            self.dialler.result(cb, entry.dial if entry else None, None)   # an adopted dial was answered
+            self.dialler.result(cb, entry.dial if entry else None, None)   # the agent leg is up: answered
+
+    def _on_ami_originate_response(self, msg: Mapping[str, str]) -> None:
+        """Asterisk sends every OriginateResponse to every manager session, even one that logged in
+        after the Originate (a restarted acd): its Uniqueid is the dial's ChannelId, on failure too."""
+        if not self.accepting:
+            return
+        cb = self.ledger.by_dial.get(msg.get("Uniqueid") or "")
+        if cb is None or cb in self.dialler.tasks or self.commands.call_state(cb) != "dialing_back":
+            return   # not ours, or the Originate's own waiter settles it
+        entry = self.ledger.entries.get(cb)
+        ok = (msg.get("Response") or "").lower() == "success"
+        self.dialler.result(cb, entry.dial if entry else None,
+                            None if ok else f"its Originate failed (reason {msg.get('Reason', '?')})")
 
     def on_device_state(self, msg: Mapping[str, str]) -> None:
         if not self.accepting:

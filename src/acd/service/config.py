@@ -109,7 +109,7 @@ ENGINE_OPTIONS = ("agent_strategy", "call_choice", "seed", "ring_no_answer", "no
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 _DIAL = re.compile(r"[A-Za-z0-9_-]+/[^\s,()|]+\Z")
-_DEVICE = re.compile(r"[A-Za-z0-9_-]+/[A-Za-z0-9_.+*#-]+\Z")
+_DEVICE = re.compile(r"[A-Za-z0-9_-]+/[A-Za-z0-9_.+*#@-]+\Z")   # PJSIP/1001, Local/1001@phones
 _DIALPLAN_NAME = re.compile(r"[A-Za-z0-9_+*#.-]{1,80}\Z")
 _SOUND = re.compile(r"[A-Za-z0-9_./-]{1,200}\Z")
 _NUMBER = re.compile(r"[0-9A-Za-z+*#_.-]{1,64}\Z")

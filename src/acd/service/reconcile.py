@@ -50,6 +50,7 @@ class Reconciler:
         self._lock = asyncio.Lock()
         self.passes = 0
         self.last: Optional[Dict[str, Any]] = None
+        self.error: Optional[str] = None   # why the last listing failed
 
     async def channels(self) -> Optional[Dict[str, Mapping[str, str]]]:
         """Live channels by Uniqueid, or None when Asterisk cannot be asked."""
@@ -59,8 +60,12 @@ class Reconciler:
         try:
             resp = await ami.action("CoreShowChannels")
         except (AMIError, ProtocolError) as exc:
-            event(log, logging.WARNING, "reconcile_failed", f"cannot list Asterisk's channels: {exc}")
+            hint = (": give the manager user 'reporting' in its write permissions (manager.conf: "
+                    "write = originate,call,reporting)" if "ermission" in str(exc) else "")
+            self.error = f"cannot list Asterisk's channels: {exc}{hint}"
+            event(log, logging.ERROR, "reconcile_failed", self.error)
             return None
+        self.error = None
         return {ev["Uniqueid"]: ev for ev in resp.events if ev.get("Uniqueid")}
 
     async def run(self, why: str) -> bool:

@@ -92,6 +92,8 @@ def _alarms(svc: Mapping[str, Any]) -> List[str]:
     ami = svc["ami"]
     if ami["enabled"] and not ami["connected"]:
         out.append("AMI NOT CONNECTED: no call-backs are dialled, hang-ups between calls are not seen")
+    if svc["reconcile"]["error"]:
+        out.append(f"RECONCILIATION IMPOSSIBLE: {svc['reconcile']['error']}")
     if svc["state"] == "draining":
         out.append("STOPPING: new calls are refused while calls in progress end")
     if svc["callbacks_in_doubt"]:
