@@ -39,9 +39,6 @@ class Journal(Protocol):
     def records(self, after: int = 0) -> Iterator[Record]:
         """Durable records with ``seq > after``, in order."""
 
-    def probe(self) -> None:
-        """Make a small durable write; raises :class:`~acd.errors.JournalError` while writes fail."""
-
     def get_meta(self, key: str, default: Any = None) -> Any: ...
 
     def set_meta(self, key: str, value: Any) -> None: ...

@@ -85,10 +85,10 @@ class CallbackLedger:
             if args[0] == NOTE_NUMBER and isinstance(args[1], dict):
                 d = args[1]
                 old = self.entries.get(d["call"])
-                entry = CallbackEntry(d["call"], d["number"], d["queue"], int(d.get("attempts", 0)))
+                new = CallbackEntry(d["call"], d["number"], d["queue"], int(d.get("attempts", 0)))
                 if old is not None:
-                    entry.history = old.history
-                self.entries[d["call"]] = entry
+                    new.history = old.history
+                self.entries[d["call"]] = new
             return
         call = args[0] if op in CALL_COMMANDS else None
         entry = self.entries.get(call) if call is not None else None
@@ -146,7 +146,8 @@ class Dialler:
         dial = entry.dial if entry is not None else None
         task = asyncio.get_running_loop().create_task(self._dial(d, entry, dial), name=f"acd-dialback-{d.call}")
         self.tasks[d.call] = task
-        task.add_done_callback(lambda t, call=d.call: self._done(call, t))
+        call = d.call
+        task.add_done_callback(lambda t: self._done(call, t))
 
     def _done(self, call: Any, task: "asyncio.Task[None]") -> None:
         if self.tasks.get(call) is task:

@@ -70,9 +70,9 @@ class Counters:
         elif op in ("ring_no_answer", "reject"):
             self._offers.pop(call, None)
         elif op == "abandon":
-            queue = self._live.get(call)
-            if queue is not None:
-                self.sl[queue].abandoned += 1
+            line = self._live.get(call)
+            if line is not None:
+                self.sl[line].abandoned += 1
             self._end(call)
         elif op in _ENDS:
             self._end(call)

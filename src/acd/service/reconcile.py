@@ -127,7 +127,10 @@ class Reconciler:
                 dial = entry.dial if entry is not None else None
                 if dial is not None and dial.phase in ("sending", "waiting") and call in app.dialler.tasks:
                     continue   # this process is dialling it: the Originate's answer settles it
-                ch = channels.get(dial.id) if dial is not None else None
+                if dial is None:
+                    do("callback_failed", call, "no dial of it is known")
+                    continue
+                ch = channels.get(dial.id)
                 if ch is None:
                     do("callback_failed", call, "its agent leg is gone (never answered)")
                 elif ch.get("ChannelState") == _UP:
