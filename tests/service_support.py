@@ -68,3 +68,12 @@ async def http_get(port: int, path: str, method: str = "GET", extra: bytes = b""
     status = int(lines[0].split()[1])
     headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     return status, headers, body
+
+
+async def callback_pending(d: Dispatcher, call: str, agent: str = "1001", **kw: Any) -> Any:
+    """An agent logged in and paused, and a caller who accepts the call-back offer (digit 1):
+    the call is ``callback_pending`` until the agent is made ready."""
+    from fakes.channel import agi
+    await agi(d.fastagi_port, f"agent_login?agent={agent}")
+    await agi(d.fastagi_port, f"agent_pause?agent={agent}")
+    return await agi(d.fastagi_port, "enqueue?queue=support", uniqueid=call, digits="1", **kw)

@@ -22,7 +22,7 @@ from acd.service.http.dashboard import render_dashboard
 from agi_support import split_args
 from fakes.ami import FakeAMI
 from fakes.channel import FakeChannel, agi
-from service_support import http_get, make_config, run, state, until
+from service_support import callback_pending, http_get, make_config, run, state, until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -293,9 +293,7 @@ def test_callback_customer_not_reached_is_rescheduled_then_given_up(tmp_path, ca
         try:
             await until(lambda: d.ami_connected, what="AMI login")
             port = d.fastagi_port
-            await agi(port, "agent_login?agent=1001")
-            await agi(port, "agent_pause?agent=1001")
-            await agi(port, "enqueue?queue=support", uniqueid="1700000000.55", digits="1")
+            await callback_pending(d, "1700000000.55")
             await agi(port, "agent_ready?agent=1001")
             await until(lambda: state(d, "1700000000.55") == "connected", what="first call-back")
             # the agent answered, the customer did not: the call-back context reports it
@@ -351,9 +349,7 @@ def test_callback_with_the_manager_unreachable_is_retried_not_lost(tmp_path):
         await d.start()
         try:
             await until(lambda: d.ami_connected, what="AMI login")
-            await agi(d.fastagi_port, "agent_login?agent=1001")
-            await agi(d.fastagi_port, "agent_pause?agent=1001")
-            ch = await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000000.53", digits="1")
+            ch = await callback_pending(d, "1700000000.53")
             assert ch.variables["ACD_STATUS"] == "CALLBACK"
             await fake.stop()                                   # Asterisk's manager goes away
             await until(lambda: not d.ami_connected, what="AMI down")
@@ -374,10 +370,7 @@ def test_restart_keeps_a_pending_callback(tmp_path):
         d = Dispatcher(cfg)
         await d.start()
         try:
-            await agi(d.fastagi_port, "agent_login?agent=1001")
-            await agi(d.fastagi_port, "agent_pause?agent=1001")
-            ch = await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000000.61",
-                           callerid="+33612345678", digits="1")
+            ch = await callback_pending(d, "1700000000.61", callerid="+33612345678")
             assert ch.variables["ACD_STATUS"] == "CALLBACK"
             waiting = await FakeChannel(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000000.62").start()
             await until(lambda: state(d, "1700000000.62") == "waiting", what="second caller waiting")
@@ -617,9 +610,7 @@ def test_a_dial_in_flight_at_stop_is_looked_up_at_restart_never_redialled_blindl
         await d.start()
         try:
             await until(lambda: d.ami_connected, what="AMI login")
-            await agi(d.fastagi_port, "agent_login?agent=1001")
-            await agi(d.fastagi_port, "agent_pause?agent=1001")
-            await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000000.93", digits="1")
+            await callback_pending(d, "1700000000.93")
             d.ready("1001")
             await until(lambda: len(fake.originates) == 1, what="originate sent")
             assert state(d, "1700000000.93") == "dialing_back"

@@ -206,8 +206,12 @@ async def scenario(tmp: Path, seed: int) -> Dict[str, Any]:
                              press="1" if rng.random() < 0.6 else "")
         for i, at in enumerate(arrivals):
             callers.append(pbx.spawn(one(i, at)))
+        # faults at random points, but with call-backs pending (the hard case)
+        end = loop.time() + 20
+        while len(pbx.accepted) < 10 and loop.time() < end:
+            await asyncio.sleep(0.05)
         for _ in range(1 if rng.random() < 0.6 else 2):
-            await asyncio.sleep(rng.uniform(0.3, 4.5))
+            await asyncio.sleep(rng.uniform(0.0, 3.0))
             before = await svc.counters()
             how = rng.choice(["kill", "term"])
             code = await svc.stop(how)

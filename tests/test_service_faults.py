@@ -14,7 +14,7 @@ from acd.journal import JournaledEngine
 from acd.service import Dispatcher, config_from_dict
 from fakes.ami import FakeAMI, channel_fields
 from fakes.channel import FakeChannel, agi
-from service_support import http_get, make_config, run, state, until
+from service_support import callback_pending, http_get, make_config, run, state, until
 
 TOKEN = "supervisor-token-0123456789"
 
@@ -348,9 +348,7 @@ def test_a_late_answer_of_an_earlier_dial_withdraws_the_retry(tmp_path):
         await d.start()
         try:
             await until(lambda: d.ami_connected, what="AMI")
-            await agi(d.fastagi_port, "agent_login?agent=1001")
-            await agi(d.fastagi_port, "agent_pause?agent=1001")
-            await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000010.1", digits="1")
+            await callback_pending(d, "1700000010.1")
             d.ready("1001")
             await until(lambda: state(d, "1700000010.1") == "callback_retry", what="first dial failed")
             dial = dict(fake.originates[0])["ChannelId"]
@@ -373,9 +371,7 @@ def test_ami_lost_during_an_originate_puts_it_in_doubt_not_failed(tmp_path):
         await d.start()
         try:
             await until(lambda: d.ami_connected, what="AMI")
-            await agi(d.fastagi_port, "agent_login?agent=1001")
-            await agi(d.fastagi_port, "agent_pause?agent=1001")
-            await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000011.1", digits="1")
+            await callback_pending(d, "1700000011.1")
             d.ready("1001")
             await until(lambda: len(fake.originates) == 1, what="originate")
             dial = dict(fake.originates[0])["ChannelId"]
@@ -418,9 +414,7 @@ def test_the_callers_own_hang_up_does_not_end_its_call_back(tmp_path):
         await d.start()
         try:
             await until(lambda: d.ami_connected, what="AMI")
-            await agi(d.fastagi_port, "agent_login?agent=1001")
-            await agi(d.fastagi_port, "agent_pause?agent=1001")
-            await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000012.1", digits="1")
+            await callback_pending(d, "1700000012.1")
             d.ready("1001")
             await until(lambda: state(d, "1700000012.1") == "dialing_back", what="dialling")
             end = await agi(d.fastagi_port, "call_end?status=", uniqueid="1700000012.1")   # the caller's own h
