@@ -18,8 +18,9 @@
 falls back), callers on hold are handed back to the dialplan, and
 ``dial_result``/``call_end``/``callback_*`` reports are still served until no
 call rings or talks, or ``[service] shutdown_timeout`` passes; what is still
-open then is reconciled at the next start.  Dials in flight are left in doubt,
-not failed.
+open then is reconciled at the next start.  Call-backs are still dialled while
+draining; dials in flight at the end are left in doubt (looked up at the next
+start), not failed.
 
 The engine commands are also methods (``d.login("1001")``,
 ``d.enqueue("c1", "support")``...): they take the time from the clock, journal
@@ -274,7 +275,8 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + t
         self.state = "draining"
-        self.dialler.closed = True   # no new dial during the drain: the next start dials them
+        # call-backs whose turn comes now are still dialled: left undialled, the next start could
+        # not tell them from dials that rang out, and would spend one of their attempts
         busy = self._busy()
         _ev(logging.INFO, "stopping", f"acd service draining: new calls refused, up to {t:g} s for {busy} call(s) "
             "ringing or talking", timeout=t, busy=busy)
