@@ -14,9 +14,10 @@ a new queue starts from the prior and data takes over as it accumulates.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Sequence, Tuple
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ("PatienceEstimate", "kaplan_meier", "exponential_mle")
 
@@ -43,6 +44,8 @@ def kaplan_meier(samples: Sequence[Tuple[float, bool]]) -> Tuple[np.ndarray, np.
     P(patience > t) just after each.  Censored waits leave the risk set
     without a drop, tied censorings at an abandonment time count as at risk.
     """
+    import numpy as np  # only here: the engine uses exponential_mle, which needs no arrays
+
     if len(samples) == 0:
         return np.empty(0), np.empty(0)
     arr = np.asarray(samples, dtype=float)
