@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import os
@@ -23,7 +22,7 @@ import pytest
 
 from acd.adapters.asterisk import AGISession, ChannelHungUp, FastAGIServer
 from acd.adapters.asterisk.agi import main
-from agi_support import split_args
+from agi_support import ServerThread, split_args
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -254,7 +253,7 @@ def test_end_with_hangup_status_exits_0(sock_dir):
 
 def test_unexpected_failure_is_one_line_not_a_traceback(sock_dir):
     class Exploding(io.BytesIO):
-        def readline(self, *a: Any) -> bytes:
+        def read1(self, *a: Any) -> bytes:  # what the session reads stdin with
             raise RuntimeError("disk on fire")
 
     err = io.StringIO()
@@ -277,33 +276,6 @@ def test_asterisk_closes_stdin_mid_relay(sock_dir):
 
 
 # ------------------------------------------------- the real dispatcher relay
-
-
-class ServerThread:
-    """A FastAGIServer running in its own event loop thread (the script blocks ours)."""
-
-    def __init__(self, server: FastAGIServer) -> None:
-        self.server = server
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        assert self._ready.wait(5)
-
-    def _run(self) -> None:
-        async def body() -> None:
-            await self.server.start()
-            self._ready.set()
-            await self.server.serve_forever()
-        try:
-            self.loop.run_until_complete(body())
-        finally:
-            self.loop.close()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(timeout=2), self.loop).result(10)
-        self._thread.join(10)
-        assert not self._thread.is_alive()
 
 
 @pytest.fixture

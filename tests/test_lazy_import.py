@@ -36,3 +36,17 @@ def test_import_acd_loads_nothing_until_a_name_is_used():
         else:
             raise AssertionError("no AttributeError for an unknown name")
     """)
+
+
+def test_the_asterisk_adapters_load_asyncio_and_ami_only_when_asked():
+    run_fresh("""
+        import sys
+        import acd.adapters.asterisk as asterisk
+        assert "asyncio" not in sys.modules and "acd.adapters.asterisk.ami" not in sys.modules
+        assert set(asterisk.__all__) <= set(dir(asterisk))
+        assert asterisk.SyncAGISession.__module__ == "acd.adapters.asterisk.blocking"
+        assert asterisk.FastAGIServer.__module__ == "acd.adapters.asterisk.fastagi"
+        for name in asterisk.__all__:
+            getattr(asterisk, name)
+        from acd.adapters.asterisk.agi import AGISession, main, report_error  # the old paths still work
+    """)

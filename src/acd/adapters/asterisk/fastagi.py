@@ -20,10 +20,10 @@ Python::
 
 Routing: the script name is the path of ``agi_request`` (falling back on
 ``agi_network_script``); its query string and any ``key=value`` dialplan
-arguments become ``args`` (see :func:`~acd.adapters.asterisk.agi.parse_route`).
+arguments become ``args`` (see :func:`~acd.adapters.asterisk.routes.parse_route`).
 The same server can listen on a UNIX socket (``unix_path``) for classic AGI
 scripts relaying calls (see the relay protocol in
-:mod:`acd.adapters.asterisk.agi`); handlers cannot tell the difference.
+:mod:`acd.adapters.asterisk.relay`); handlers cannot tell the difference.
 
 Every session ends with the channel variable ``ACD_STATUS`` set: ``OK`` (set
 by the server unless the handler set it itself), or ``ERROR`` with
@@ -77,10 +77,14 @@ from typing import Any
 
 from acd.errors import AcdError, InvalidInput, ProtocolError
 
-from .agi import (DEFAULT_COMMAND_TIMEOUT, MAX_ENV_LINES, MAX_LINE, MAX_RELAY_LINE, AGIProtocol, AGISession,
-                  AGITimeout, ChannelHungUp, RelayAGISession, Route, StreamAGISession, _close_writer,
-                  _drain_input, _encode_relay, error_code, error_commands, parse_route, read_environment, read_relay_hello,
-                  report_error, validate_route)
+from .commands import error_code, error_commands
+from .errors import AGITimeout, ChannelHungUp
+from .protocol import AGIProtocol
+from .relay import MAX_RELAY_LINE, command_message, end_message
+from .routes import Route, parse_route, validate_route
+from .sessions import (DEFAULT_COMMAND_TIMEOUT, AGISession, RelayAGISession, StreamAGISession, close_writer,
+                       drain_input, read_environment, read_relay_hello, report_error)
+from .wire import MAX_ENV_LINES, MAX_LINE
 
 __all__ = ("FastAGIServer", "Handler", "ServerStats", "DEFAULT_HOST", "DEFAULT_PORT")
 
@@ -440,7 +444,7 @@ class FastAGIServer:
         finally:
             if pending:
                 self._pending -= 1
-            await _close_writer(writer)
+            await close_writer(writer)
             self._tasks.discard(task)
 
     async def _greet_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -529,14 +533,13 @@ class FastAGIServer:
         """
         commands = error_commands(code, detail)
         if relay:
-            data = b"".join(_encode_relay({"op": "command", "name": c.name, "args": list(c.args)}) for c in commands)
-            data += _encode_relay({"op": "end", "status": "ERROR"})
+            data = b"".join(command_message(c) for c in commands) + end_message("ERROR")
         else:
             data = b"".join(c.encode() for c in commands)
         try:
             writer.write(data)
             await asyncio.wait_for(writer.drain(), self.error_timeout)
-            await asyncio.wait_for(_drain_input(reader, len(commands)), replies_within)
+            await asyncio.wait_for(drain_input(reader, len(commands)), replies_within)
         except (OSError, RuntimeError, asyncio.TimeoutError, ProtocolError):
             pass
 
