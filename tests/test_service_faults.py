@@ -429,3 +429,56 @@ def test_the_callers_own_hang_up_does_not_end_its_call_back(tmp_path):
             await fake.stop()
 
     run(main())
+
+
+def test_a_late_report_of_a_released_offer_does_not_touch_the_next_offer(tmp_path):
+    """Found on the real Asterisk: with dial_report_timeout shorter than Dial()'s ring time, the
+    first Dial's late NOANSWER was applied to the call's next offer (another agent, paused for a
+    ring it never had), and a late ANSWER connected the wrong agent."""
+    async def main() -> None:
+        d = Dispatcher(make_config(tmp_path, engine={"ring_no_answer": "pause"},
+                                   service={"dial_report_timeout": 1.0}))
+        await d.start()
+        try:
+            port = d.fastagi_port
+            await agi(port, "agent_login?agent=1001")
+            ch = await agi(port, "enqueue?queue=support", uniqueid="1700000013.1")
+            assert ch.variables["ACD_AGENT"] == "1001"
+            await until(lambda: state(d, "1700000013.1") == "waiting", timeout=5, what="offer released")
+            await agi(port, "agent_login?agent=1002")                  # offered to 1002 meanwhile
+            assert state(d, "1700000013.1") == "offered" and d.offered_agent("1700000013.1") == "1002"
+            late = await agi(port, "dial_result?status=NOANSWER&agent=1001", uniqueid="1700000013.1")
+            assert late.variables["ACD_REQUEUE"] == "1"
+            assert d.engine.agent_state("1002") == "reserved"            # not paused for 1001's ring
+            again = await agi(port, "enqueue?queue=support", uniqueid="1700000013.1")   # the dialplan loops
+            assert again.variables["ACD_AGENT"] == "1002"
+            wrong = await agi(port, "dial_result?call=1700000013.1&status=ANSWER&agent=1001", uniqueid="x.1")
+            assert wrong.variables["ACD_STATUS"] == "OK"
+            assert state(d, "1700000013.1") is None and d.engine.agent_state("1002") == "available"
+        finally:
+            await d.stop(timeout=0.1)
+
+    run(main())
+
+
+def test_the_watchdog_waits_while_asterisk_still_dials(tmp_path):
+    async def main() -> None:
+        fake = await FakeAMI().start()
+        d = Dispatcher(make_config(tmp_path, ami_port=fake.port, service={"dial_report_timeout": 1.0}))
+        await d.start()
+        try:
+            await until(lambda: d.ami_connected, what="AMI")
+            await agi(d.fastagi_port, "agent_login?agent=1001")
+            fields = channel_fields("1700000014.1", "PJSIP/trunk-1")
+            fields["Application"] = "Dial"
+            fake.channels["1700000014.1"] = fields
+            await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000014.1")
+            await asyncio.sleep(3.0)
+            assert state(d, "1700000014.1") == "offered"                 # not released while it rings
+            fields["Application"] = "AGI"                                  # Dial gave up, no report came
+            await until(lambda: state(d, "1700000014.1") == "waiting", timeout=5, what="released")
+        finally:
+            await d.stop(timeout=0.1)
+            await fake.stop()
+
+    run(main(), timeout=30)

@@ -218,12 +218,13 @@ class FakePBX:
                 if status != "OK" or not (v or {}).get("ACD_AGENT_DIAL"):
                     outcome = f"fallback:{(v or {}).get('ACD_ERROR', 'AGI_FAILURE')}"
                     break
-                dialstatus = await self._dial(ch, v["ACD_AGENT_DIAL"], connected)
+                agent = v.get("ACD_AGENT", "")
+                dialstatus = await self._dial(ch, v["ACD_AGENT_DIAL"], connected, agent)
                 if ch.hung_up.is_set() or dialstatus == "ANSWER":
                     # without Dial's g option the caller is hung up with the agent: only h runs
                     outcome = "talked" if dialstatus == "ANSWER" else "hangup"
                     break
-                r = await self.agi(ch, f"dial_result?status={dialstatus}")
+                r = await self.agi(ch, f"dial_result?status={dialstatus}&agent={agent}")
                 if (r or {}).get("ACD_REQUEUE") != "1":
                     outcome = f"dial:{dialstatus}"
                     break
@@ -235,8 +236,8 @@ class FakePBX:
             self.outcomes[uniqueid] = outcome
         return outcome
 
-    async def _dial(self, ch: Channel, dial: str, connected: asyncio.Event) -> str:
-        """Dial(${ACD_AGENT_DIAL},ring_timeout,U(acd-answered^${UNIQUEID}))."""
+    async def _dial(self, ch: Channel, dial: str, connected: asyncio.Event, agent: str) -> str:
+        """Dial(${ACD_AGENT_DIAL},ring_timeout,U(acd-answered^${UNIQUEID}^${ACD_AGENT}))."""
         if dial in self.busy_phones:
             return "BUSY"
         leg = Channel(f"{ch.uniqueid}-{next(self._ids)}", f"{dial}-{next(self._ids):08x}", dial, "acd-agents",
@@ -259,7 +260,7 @@ class FakePBX:
             for c in (ch, leg):
                 c.state, c.bridge = "Up", bridge
                 self._update(c)
-            await self.agi(leg, f"dial_result?call={ch.uniqueid}&status=ANSWER")   # U() on the agent's channel
+            await self.agi(leg, f"dial_result?call={ch.uniqueid}&status=ANSWER&agent={agent}")   # U(), agent's channel
             try:
                 await asyncio.wait_for(ch.hung_up.wait(), self.rng.uniform(*self.b.talk))
             except asyncio.TimeoutError:
@@ -303,7 +304,7 @@ class FakePBX:
             await self.agi(leg, f"callback_answered?call={call}&attempt={attempt}")
             self.customer_dials[call] += 1            # Dial(PJSIP/${ACD_CALLBACK_NUMBER}@trunk)
             await asyncio.sleep(self.rng.uniform(*self.b.callback_talk))
-            await self.agi(leg, f"callback_result?call={call}&status=ANSWER&attempt={attempt}")
+            # answered: Dial (no g option) hangs the agent's leg up with the customer; only h runs
         finally:
             await self._hangup(leg)
             self.busy_phones.pop(dial, None)

@@ -246,12 +246,13 @@ class CallRoutes:
     # ------------------------------------------------------------ outcomes
     async def dial_result(self, session: AGISession, args: Dict[str, str]) -> None:
         """After ``Dial(${ACD_AGENT_DIAL})``: ``status=${DIALSTATUS}``, ``call`` (default
-        ``agi_uniqueid``).  ANSWER -> answer (no-op when already connected);
+        ``agi_uniqueid``), ``agent=${ACD_AGENT}`` (the agent that was dialled: a report about
+        an offer released meanwhile is recognised).  ANSWER -> answer (no-op when already connected);
         NOANSWER -> ring_no_answer; BUSY/CONGESTION/CHANUNAVAIL -> reject;
         CANCEL -> abandon.  When the call is back in line, sets ``ACD_REQUEUE=1``:
         the dialplan runs ``enqueue`` again and the caller keeps their place."""
         app = self.app
-        check_args("dial_result", args, ("call", "status"))
+        check_args("dial_result", args, ("call", "status", "agent"))
         call = call_arg(session, args)
         status = args.get("status", "").upper()
         op = DIAL_STATUSES.get(status)
@@ -262,7 +263,23 @@ class CallRoutes:
         if state is None:
             raise unknown_call(call)
         requeue = False
-        if op == "answer" and state == "connected":
+        offered_to = app.offered_agent(call) if state in ("offered", "connected") else None
+        stale = bool(args.get("agent")) and offered_to is not None and args["agent"] != offered_to
+        if stale and op == "answer":
+            # an agent whose offer had been released (dial_report_timeout) answered after all: the
+            # caller talks to them, not to the agent the call was offered to since
+            event(log, logging.ERROR, "late_answer", f"call {call} was answered by agent {args['agent']} after its "
+                  f"offer was released (now offered to {offered_to}); it is withdrawn: raise "
+                  "[service] dial_report_timeout above the dialplan's Dial() timeout", call=call,
+                  agent=args["agent"])
+            app.withdraw(call)
+        elif stale:
+            # the report of an earlier Dial (its offer was released meanwhile): the call is in line
+            # again, offered to someone else; the dialplan's next enqueue picks that offer up
+            requeue = state == "offered"
+            if requeue:
+                app.waiters.detach(call, app.call_queue.get(call, ""), session.env.callerid)
+        elif op == "answer" and state == "connected":
             pass
         elif op in ("ring_no_answer", "reject") and state == "waiting":
             requeue = True          # released already (the offer timed out): it is in line

@@ -93,6 +93,7 @@ class Dispatcher:
         self._device_paused: "set[str]" = set()
         self.call_queue: Dict[Any, str] = {}
         self._touched: Dict[Any, float] = {}
+        self._agent_of: Dict[Any, str] = {}    # call -> agent of its current Assign
         self.counters = Counters()
         self.ledger = CallbackLedger()
         self.ledger.clock = clock
@@ -397,6 +398,10 @@ class Dispatcher:
         _ev(logging.INFO, "login", f"agent {agent} logged in", agent=agent)
         return out
 
+    def offered_agent(self, call: str) -> Optional[str]:
+        """The agent a call is offered to (ringing) or connected with, if any."""
+        return self._agent_of.get(call)
+
     def on_call(self, agent: str) -> bool:
         """True while the agent rings or talks (a pause or log-out would be deferred)."""
         return self.commands.agent_state(agent) in ("reserved", "busy")
@@ -498,6 +503,7 @@ class Dispatcher:
 
     def _ended(self, call: str) -> None:
         self.call_queue.pop(call, None)
+        self._agent_of.pop(call, None)
         self._touched.pop(call, None)
         self.watchdog.offers.pop(call, None)
 
@@ -514,6 +520,7 @@ class Dispatcher:
             call = str(call)
             if isinstance(d, Assign):
                 self.call_queue[call] = d.queue
+                self._agent_of[call] = str(d.agent)
                 self.watchdog.offers[d.call] = self.clock()
                 _ev(logging.INFO, "assign", f"call {call} assigned to agent {d.agent}", call=call, agent=d.agent,
                     queue=d.queue, wait=round(d.wait, 3))

@@ -43,6 +43,7 @@ class Watchdog:
         self.interval = interval
         self.offers: Dict[Any, float] = {}      # offered call -> clock time of its offer
         self._journal_was_up = True
+        self._warned: set = set()
         self._next_lookup = 0.0
 
     async def run(self) -> None:
@@ -93,6 +94,15 @@ class Watchdog:
             if self.offers.pop(call, None) is None or app.commands.call_state(call) != "offered":
                 continue
             ch = channels.get(str(call)) if channels is not None else None
+            if ch is not None and ch.get("Application") == "Dial" and not ch.get("BridgeId"):
+                # Asterisk still rings the agent: the dialplan's Dial() timeout is longer than ours
+                self.offers[call] = now
+                if call not in self._warned:
+                    self._warned.add(call)
+                    event(log, logging.WARNING, "dial_still_ringing", f"call {call}: no dial_result after "
+                          f"{limit:g} s but Asterisk is still dialling the agent; waiting for it (set [service] "
+                          "dial_report_timeout above the dialplan's Dial() timeout)", call=call)
+                continue
             if channels is not None and ch is None:
                 app.try_command("withdraw", call, f"no dial_result within {limit:g} s and the caller is gone")
             elif ch is not None and ch.get("BridgeId"):
