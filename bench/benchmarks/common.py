@@ -34,3 +34,10 @@ def mmn_m(agents, calls=SIM_CALLS):
     return Scenario(name="mmn+m", start=0.0, end=span, interval=span, queues=(acd.Queue("q"),),
                     call_types=(CallType("call", "q", 1.0, Dist.exponential(300.0), Dist.exponential(180.0)),),
                     agents=(AgentGroup("agents", agents),), arrivals=(float(calls),))
+
+# classic AGI script against a real acd serve (appended: issue 17): sequential calls for the
+# per-process figures; the burst of bench/agi_script.py
+AGI_SAMPLES = 20
+AGI_BURST_CALLS = 100
+AGI_BURST_SECONDS = 2.0
+AGI_AGENTS = 100
