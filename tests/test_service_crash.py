@@ -92,7 +92,7 @@ sync = "normal"
 
 [service]
 shutdown_timeout = 2.0
-reattach_timeout = 1.0
+reattach_timeout = 3.0
 dial_report_timeout = 5.0
 log_level = "info"
 """)

@@ -49,6 +49,7 @@ class PhoneBehaviour:
     talk: tuple = (0.2, 0.8)             # seconds of conversation
     callback_talk: tuple = (1.0, 2.0)    # seconds a call-back's conversation lasts
     ring_timeout: float = 2.0            # Dial(${ACD_AGENT_DIAL},<this>)
+    retry_wait: float = 0.5              # Wait() before the example's second enqueue when acd gave no status
 
 
 @dataclass
@@ -202,11 +203,16 @@ class FakePBX:
         watcher = self.spawn(patience_runs_out())
         dialstatus = ""
         outcome = "hangup"
+        retried = False
         try:
             while not ch.hung_up.is_set():
                 v = await self.agi(ch, f"enqueue?queue={queue}&priority=2", digits=press)
                 if ch.hung_up.is_set():
                     break
+                if not (v or {}).get("ACD_STATUS") and not retried:
+                    retried = True          # the example retries once after Wait(2) (scaled down here)
+                    await asyncio.sleep(self.b.retry_wait)
+                    continue
                 status = (v or {}).get("ACD_STATUS", "")
                 if status == "CALLBACK":
                     self.accepted.add(uniqueid)

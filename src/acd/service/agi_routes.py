@@ -100,6 +100,11 @@ class CallRoutes:
         resume = False
         if state is not None:
             detached = existing is not None and existing.session is None
+            if state == "offered" and existing is None and call in app.counters.assigns:
+                # offered just before a crash, the caller never heard it: hand the offer over again
+                existing = CallWaiter(call, app.counters.assigns[call].queue, session.env.callerid, None)
+                existing.push(app.counters.assigns[call])
+                detached = True
             if (state == "waiting" and (existing is None or detached)) or (state == "offered" and detached):
                 resume = True
             else:

@@ -93,7 +93,6 @@ class Dispatcher:
         self._device_paused: "set[str]" = set()
         self.call_queue: Dict[Any, str] = {}
         self._touched: Dict[Any, float] = {}
-        self._agent_of: Dict[Any, str] = {}    # call -> agent of its current Assign
         self.counters = Counters()
         self.ledger = CallbackLedger()
         self.ledger.clock = clock
@@ -399,8 +398,9 @@ class Dispatcher:
         return out
 
     def offered_agent(self, call: str) -> Optional[str]:
-        """The agent a call is offered to (ringing) or connected with, if any."""
-        return self._agent_of.get(call)
+        """The agent a call is offered to (ringing) or connected with, if any (from the journal)."""
+        assign = self.counters.assigns.get(call)
+        return str(assign.agent) if assign is not None else None
 
     def on_call(self, agent: str) -> bool:
         """True while the agent rings or talks (a pause or log-out would be deferred)."""
@@ -503,7 +503,6 @@ class Dispatcher:
 
     def _ended(self, call: str) -> None:
         self.call_queue.pop(call, None)
-        self._agent_of.pop(call, None)
         self._touched.pop(call, None)
         self.watchdog.offers.pop(call, None)
 
@@ -520,7 +519,6 @@ class Dispatcher:
             call = str(call)
             if isinstance(d, Assign):
                 self.call_queue[call] = d.queue
-                self._agent_of[call] = str(d.agent)
                 self.watchdog.offers[d.call] = self.clock()
                 _ev(logging.INFO, "assign", f"call {call} assigned to agent {d.agent}", call=call, agent=d.agent,
                     queue=d.queue, wait=round(d.wait, 3))

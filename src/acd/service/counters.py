@@ -44,6 +44,8 @@ class Counters:
         self._target: Dict[str, float] = {}            # queue -> service-level seconds
         self._live: Dict[Any, str] = {}                # live callers in line or ringing -> queue
         self._offers: Dict[Any, Tuple[str, float]] = {}  # offered live calls -> (queue, wait)
+        #: the Assign of each call ringing or connected: who has it, after a restart too
+        self.assigns: Dict[Any, Assign] = {}
 
     def apply(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
         if op == "add_queue":
@@ -69,6 +71,7 @@ class Counters:
                     sl.within += 1
         elif op in ("ring_no_answer", "reject"):
             self._offers.pop(call, None)
+            self.assigns.pop(call, None)
         elif op == "abandon":
             line = self._live.get(call)
             if line is not None:
@@ -83,6 +86,7 @@ class Counters:
             if isinstance(d, Assign):
                 self._offers[d.call] = (d.queue, d.wait)
                 self._live[d.call] = d.queue
+                self.assigns[d.call] = d
             elif isinstance(d, Overflow):
                 if d.call in self._live:
                     self._live[d.call] = d.to_queue
@@ -92,3 +96,4 @@ class Counters:
     def _end(self, call: Any) -> None:
         self._live.pop(call, None)
         self._offers.pop(call, None)
+        self.assigns.pop(call, None)
