@@ -25,9 +25,9 @@ the dead channel.  One more classic burst leaves ``AGISIGHUP`` on for
 2. *Burst*: ``--calls`` callers arriving evenly over ``--over`` seconds, once
    over FastAGI and once classic (``--rounds`` times, alternating): origination
    (the caller's ``AGI(enqueue)`` starts) to decision (``ACD_STATUS`` set),
-   the ``dial_result`` reports that reached the engine (its VERBOSE says so,
-   and the journal has the answer before the completion: talk time > 0), CPU
-   of all script processes (``RUSAGE_CHILDREN``) and of the service.
+   the ``dial_result`` reports that reached the engine (the VERBOSE line the
+   route sends once the engine has the answer came back), CPU of all script
+   processes (``RUSAGE_CHILDREN``), of the service and of the fake Asterisk.
 
 Before measuring, the package is byte-compiled (``compileall``): a process
 that compiles acd's sources at every start (no ``__pycache__``, e.g. with

@@ -429,21 +429,21 @@ class FakeAsterisk:
 
 
 def burst_report(results: List[CallResult], service: Service) -> Dict[str, Any]:
-    """What a burst shows: decision latencies, and whether every dial_result reached the engine."""
+    """What a burst shows: decision latencies, and whether every dial_result reached the engine
+    (its VERBOSE line, sent by the route after the engine took the answer, came back).  ``journal``:
+    each call's journaled commands (op -> engine time), for a closer look."""
     decisions = sorted(r.enqueue.decided - r.origination for r in results if r.enqueue.decided is not None)
     dial_starts = sorted(r.enqueue.ended - r.origination for r in results if r.outcome == "talked")
     talked = [r for r in results if r.outcome == "talked"]
     relayed = [r for r in talked if r.dial_result is not None
                and any("dial status ANSWER -> answer" in v for v in r.dial_result.verbose)]
-    ops = service.journal_ops([r.call for r in results])
-    with_talk = [c for c, o in ops.items() if "answer" in o and "complete" in o and o["complete"] > o["answer"]]
     signalled = [r for r in talked if r.leg_hung_up_during_report]
     killed = [r for r in talked if r.dial_result is not None and r.dial_result.status == -signal.SIGHUP]
     errors = [run.stderr.strip() for r in results for run in (r.enqueue, r.dial_result, r.call_end)
               if run is not None and run.stderr.strip()]
     return {"calls": len(results), "talked": len(talked), "decided": len(decisions),
             "decision": decisions, "dial_start": dial_starts,
-            "dial_results_relayed": len(relayed), "journal_answered_before_end": len(with_talk),
+            "dial_results_relayed": len(relayed), "journal": service.journal_ops([r.call for r in results]),
             "hangups_during_dial_result": len(signalled), "killed_by_sighup": len(killed), "stderr": errors,
             "outcomes": {o: sum(1 for r in results if r.outcome == o) for o in sorted({r.outcome for r in results})}}
 

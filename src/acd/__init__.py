@@ -10,8 +10,6 @@ a classic AGI script imports this package on its way to
 :mod:`acd.adapters.asterisk` and must start fast.
 """
 
-from __future__ import annotations
-
 __version__ = "0.1.0"
 
 TYPE_CHECKING = False

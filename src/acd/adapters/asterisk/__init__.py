@@ -13,8 +13,6 @@ The names below load on first use, so that the classic AGI script, which
 imports this package, pays neither for asyncio nor for the AMI client.
 """
 
-from __future__ import annotations
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .agi import (AGICommandError, AGICommandFailed, AGIEnvironment, AGIError, AGIHangup, AGIProtocol, AGIReply,
