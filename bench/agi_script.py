@@ -91,7 +91,8 @@ def per_process(service: Service, agi_bin: str, samples: int) -> Dict[str, Any]:
                            f"PJSIP/trunk-s{i:04d}", call)
         if enq.variables.get("ACD_STATUS") != "OK":
             raise RuntimeError(f"enqueue not assigned at once: {enq.variables} {enq.stderr}")
-        dial = classic_sync(agi_bin, service.socket_path, "dial_result", {"call": call, "status": "ANSWER"},
+        report = {"call": call, "status": "ANSWER", "agent": enq.variables["ACD_AGENT"]}
+        dial = classic_sync(agi_bin, service.socket_path, "dial_result", report,
                             f"{enq.variables['ACD_AGENT_DIAL']}-s{i:04d}", f"{call}-leg")
         end = classic_sync(agi_bin, service.socket_path, "call_end", {"status": "ANSWER"},
                            f"PJSIP/trunk-s{i:04d}", call, dead=True)
@@ -110,7 +111,7 @@ def per_process(service: Service, agi_bin: str, samples: int) -> Dict[str, Any]:
         fast_decisions.append(time.perf_counter() - t0)
         if v.get("ACD_STATUS") != "OK":
             raise RuntimeError(f"FastAGI enqueue not assigned at once: {v}")
-        fastagi_sync(service.port, "dial_result", {"call": call, "status": "ANSWER"},
+        fastagi_sync(service.port, "dial_result", {"call": call, "status": "ANSWER", "agent": v["ACD_AGENT"]},
                      f"{v['ACD_AGENT_DIAL']}-f{i:04d}", f"{call}-leg")
         fastagi_sync(service.port, "call_end", {"status": "ANSWER"}, f"PJSIP/trunk-f{i:04d}", call, dead=True)
     fast_service = (service.cpu() - before) / samples

@@ -406,7 +406,8 @@ class FakeAsterisk:
             talk = self.rng.uniform(*self.talk)
             leg_hangs_up = asyncio.get_running_loop().call_later(talk, leg.hung_up.set)   # the agent's phone
             # Dial(...,U(acd-answered^${UNIQUEID})): the bridge waits for the subroutine
-            result.dial_result = await self.agi(leg, "dial_result", {"call": call, "status": "ANSWER"},
+            report = {"call": call, "status": "ANSWER", "agent": enq.variables.get("ACD_AGENT", "")}
+            result.dial_result = await self.agi(leg, "dial_result", report,
                                                 sighup=self.sighup_reports)
             result.leg_hung_up_during_report = leg.hung_up.is_set()
             await leg.hung_up.wait()

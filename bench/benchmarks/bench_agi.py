@@ -45,7 +45,8 @@ class ClassicAGIEnqueue:
         if run.status != 0 or run.variables.get("ACD_STATUS") != "OK":
             raise RuntimeError(f"enqueue not assigned at once: {run.status} {run.variables} {run.stderr}")
         port = self.service.port
-        fastagi_sync(port, "dial_result", {"call": call, "status": "ANSWER"}, "PJSIP/a0001-x", f"{call}-leg")
+        fastagi_sync(port, "dial_result", {"call": call, "status": "ANSWER", "agent": run.variables["ACD_AGENT"]},
+                     "PJSIP/a0001-x", f"{call}-leg")
         fastagi_sync(port, "call_end", {"status": "ANSWER"}, f"PJSIP/trunk-{self.n:05d}", call, dead=True)
         return run
 
