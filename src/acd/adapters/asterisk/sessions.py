@@ -98,6 +98,20 @@ class AGISession:
     async def _close_transport(self) -> None:
         raise NotImplementedError
 
+    #: the task reading the peer's lines (set by ``start`` in the subclasses)
+    _task: "asyncio.Task[None] | None" = None
+
+    async def _stop_reader(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                # Only swallow the reader's own cancellation, not ours.
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+
     async def blind_report(self, lines: list[Command]) -> None:
         """Send commands without waiting for replies (the link is out of step)."""
 
@@ -321,17 +335,6 @@ class StreamAGISession(AGISession):
         except (OSError, RuntimeError, asyncio.TimeoutError):
             pass
 
-    async def _stop_reader(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                # Only swallow the reader's own cancellation, not ours.
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
-
     async def _close_transport(self) -> None:
         await self._stop_reader()
         await close_writer(self._writer)
@@ -424,14 +427,7 @@ class RelayAGISession(AGISession):
         await self.aclose()
 
     async def _close_transport(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise
+        await self._stop_reader()
         await close_writer(self._writer)
 
 
