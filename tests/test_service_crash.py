@@ -184,7 +184,10 @@ def journal_ends(path: Path) -> Tuple[collections.Counter, set, Dict[Any, str]]:
 async def scenario(tmp: Path, seed: int) -> Dict[str, Any]:
     rng = random.Random(seed)
     agi_port = free_port()
-    pbx = await FakePBX(agi_port, seed=seed, behaviour=PhoneBehaviour()).start()
+    # call-back conversations outlast the downtime (< 2 s): a call-back answered, talked and hung up
+    # entirely while acd is down, its reports lost, is the one window exactly-once leaves open
+    # (examples/asterisk/README.md), and it is not what this test is about
+    pbx = await FakePBX(agi_port, seed=seed, behaviour=PhoneBehaviour(callback_talk=(3.0, 4.0))).start()
     cfg = write_config(tmp, agi_port, pbx.ami.port)
     svc = Service(cfg, tmp / "acd.log")
     report: Dict[str, Any] = {"seed": seed, "faults": []}
