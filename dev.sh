@@ -17,7 +17,7 @@ setup() {
     # reinstall when the build inputs changed
     if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py constraints.txt src/acd/_core.pyx src/acd/_core.pxd src/acd/sim/_loop.pyx -newer "$stamp" 2>/dev/null)" ]; then
         "$VENV/bin/python" -m pip install -q --upgrade pip
-        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,bench]"
+        "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,bench,postgres]"
         touch "$stamp"
     fi
 }

@@ -23,6 +23,7 @@ __all__ = (
     "TimeWentBackwards",
     "ProtocolError",
     "JournalError",
+    "Fenced",
     "Shutdown",
 )
 
@@ -81,6 +82,11 @@ class ProtocolError(AcdError, ValueError):
 
 class JournalError(AcdError, RuntimeError):
     """The command journal cannot be read or written."""
+
+
+class Fenced(JournalError):
+    """This node is no longer the primary: the database refused its write (a newer epoch holds the
+    journal).  Nothing of the refused command was recorded; the node must stop acting and follow."""
 
 
 class Shutdown(AcdError, RuntimeError):

@@ -32,7 +32,7 @@ import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .._core import Engine
-from ..errors import AcdError, InvalidInput, JournalError
+from ..errors import AcdError, Fenced, InvalidInput, JournalError
 from ..policy import Queue, queue_from_dict
 from .base import Journal
 from .sqlite import SqliteJournal
@@ -95,6 +95,10 @@ class JournaledEngine:
         self.down_since: Optional[float] = None
         self._next_try = 0.0
         self._delay = retry_after
+        #: seq of the last record the engine holds (replayed, followed or written)
+        self.applied = 0
+        #: set when the database refused a write of this node's epoch (another node is primary)
+        self.fenced: Optional[str] = None
 
     @classmethod
     def open(cls, path: str, *, sync: str = "full", engine_factory: Callable[..., Any] = Engine,
@@ -116,14 +120,37 @@ class JournaledEngine:
         self.replayed = self._replay_records(self.engine, self.observer)
 
     # -- replay
-    def _replay_records(self, engine: Any, observer: Optional[Observer]) -> List[Any]:
+    def _replay_records(self, engine: Any, observer: Optional[Observer], after: int = 0) -> List[Any]:
         out: List[Any] = []
-        for seq, op, args in self.journal.records():
+        for seq, op, args in self.journal.records(after):
             decisions = self._apply_record(engine, seq, op, args)
             out.extend(decisions)
             if observer is not None:
                 observer(seq, op, args, decisions)
+            if engine is self.engine:
+                self.applied = seq
         return out
+
+    def catch_up(self) -> List[Any]:
+        """A standby's step: apply the records another node made durable since the last call
+        (observers see them); returns their decisions, which that node acted upon."""
+        if self._batch_depth:
+            raise JournalError("catch_up inside a batch")
+        return self._replay_records(self.engine, self.observer, self.applied)
+
+    def promote(self, epoch: int) -> None:
+        """Become the writer with ``epoch`` (won by a :class:`~acd.journal.leadership.Leadership`,
+        after which no other node can write): the last records are applied first."""
+        self.catch_up()
+        promote = getattr(self.journal, "promote")
+        promote(epoch)
+        if self.journal.last_seq != self.applied:
+            raise JournalError(f"journal {self.journal.path!r}: records {self.applied + 1}..{self.journal.last_seq} "
+                               "appeared after the epoch was taken; refusing to write")
+        stored = self.journal.get_meta("engine_options")
+        if stored is not None and stored != self._options:
+            raise JournalError(f"journal {self.journal.path!r} was written with engine options {stored!r}, "
+                               f"this node has {self._options!r}")
 
     def _apply_record(self, engine: Any, seq: int, op: str, args: Tuple[Any, ...]) -> List[Any]:
         where = f"journal {self.journal.path!r}: record {seq}"
@@ -151,8 +178,12 @@ class JournaledEngine:
     def _rebuild(self) -> None:
         """Roll back to the durable journal: a fresh engine replays it (observers already saw it)."""
         engine = self._factory(**self._options)
-        self._replay_records(engine, None)
+        last = 0
+        for seq, op, args in self.journal.records():
+            self._apply_record(engine, seq, op, args)
+            last = seq
         self.engine = engine
+        self.applied = last
 
     # -- health
     @property
@@ -162,6 +193,11 @@ class JournaledEngine:
 
     def _fail(self, exc: JournalError) -> None:
         self.last_error = str(exc)
+        if isinstance(exc, Fenced):
+            # another node writes now: rolling back would replay its records into a node that must stop
+            self.fenced = self._broken = str(exc)
+            self._up = False
+            return
         if self._up:
             self.down_since = self._clock()
             self._delay = self._retry_after
@@ -174,6 +210,8 @@ class JournaledEngine:
             self._broken = f"rolling back to the journal failed: {e}"
 
     def _ensure_up(self) -> None:
+        if self.fenced is not None:
+            raise Fenced(f"this node is no longer primary: {self.fenced}")
         if self._broken is not None:
             raise JournalError(f"the journal failed ({self._broken}); restart from the journal")
         if self._up:
@@ -186,6 +224,9 @@ class JournaledEngine:
             seq = self.journal.append("note", ("journal_recovered", data))
         except JournalError as e:
             self.last_error = str(e)
+            if isinstance(e, Fenced):
+                self.fenced = self._broken = str(e)
+                raise Fenced(f"this node is no longer primary: {e}") from None
             self._next_try = self._clock() + self._delay
             self._delay = min(self._delay * 2, self._retry_max)
             raise JournalError(f"the journal cannot write ({e}); commands are refused until it can") from None
@@ -256,6 +297,7 @@ class JournaledEngine:
             raise
 
     def _observe(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
+        self.applied = seq
         if self.observer is None:
             return
         if self._batch_depth:

@@ -39,7 +39,7 @@ from .._core import Assign, DialBack, Exit, Overflow
 from ..adapters.asterisk.ami import AMIClient
 from ..adapters.asterisk.fastagi import FastAGIServer
 from ..errors import AcdError, InvalidInput, InvalidState, Shutdown, UnknownAgent
-from ..journal import SqliteJournal
+from ..journal import Journal
 from .agent_routes import AgentRoutes
 from .agi_routes import LIVE, CallRoutes
 from .callbacks import NOTE_NUMBER, NUMBER, CallbackLedger, Dialler
@@ -47,6 +47,7 @@ from .calls import RELEASE, Waiters
 from .commands import Commands
 from .config import AgentEntry, ServiceConfig, is_loopback
 from .counters import Counters
+from .ha import HANode
 from .http.api import actions, pages
 from .http.auth import TokenGuard
 from .http.server import HTTPServer
@@ -86,7 +87,9 @@ class Dispatcher:
         self.clock = clock
         self.ami: Optional[AMIClient] = ami_client
         self._own_ami = ami_client is None
-        self.state = "new"  # new -> starting -> running -> draining -> stopping -> stopped
+        # new -> starting -> running -> draining -> stopping -> stopped; with a PostgreSQL journal
+        # new -> starting -> standby -> starting -> running ... (or -> stopping when deposed)
+        self.state = "new"
         self.agents: Dict[str, AgentEntry] = {a.id: a for a in config.agents}
         self.queue_defs = {q.name: q for q in config.queues}
         self.device_agents: Dict[str, str] = {a.device.lower(): a.id for a in config.agents if a.device}
@@ -107,6 +110,11 @@ class Dispatcher:
         self.agent_routes = AgentRoutes(self)
         self.fastagi: Optional[FastAGIServer] = None
         self.http: Optional[HTTPServer] = None
+        #: primary / standby role on a PostgreSQL journal (None with an SQLite journal)
+        self.ha: Optional[HANode] = None
+        #: True once FastAGI listens and the calls are this node's (start() returned, or took over)
+        self.serving = False
+        self.commands.on_fenced = lambda why: self.ha.depose(f"a write was refused: {why}") if self.ha else None
         self.started_at = 0.0
         self.started_unix = 0.0
         self._tasks: List[asyncio.Task[Any]] = []
@@ -162,60 +170,111 @@ class Dispatcher:
     async def start(self) -> None:
         """Open the journal (replaying it), take care of replayed calls, then start the clock,
         the watchdog, FastAGI, HTTP and AMI.  Raises (and releases whatever it opened) if any
-        part fails."""
+        part fails.  With a PostgreSQL journal the node starts as a standby (HTTP only, the
+        journal followed live) and serves once it takes the lead (:mod:`.ha`)."""
         if self.state != "new":
             raise InvalidState(f"cannot start a dispatcher that is {self.state}")
         self.state = "starting"
         cfg = self.config
         loop = asyncio.get_running_loop()
         try:
-            self.commands.open(self._before_replay)
-            self.ledger.live = True
-            self._adopt_old_numbers()
+            if cfg.journal.shared:
+                self.ha = HANode(self)
+            self.commands.open(self._before_replay, node=self.ha.node if self.ha is not None else "")
             self.started_at = self.clock()
             self.started_unix = time.time()
-            if cfg.ami.enabled and self.ami is None:
-                self.ami = AMIClient(cfg.ami.host, cfg.ami.port, username=cfg.ami.username, secret=cfg.ami.secret,
-                                     events="call", ping_interval=cfg.ami.ping_interval)
-            if self.ami is not None:
-                self.ami.on("Hangup", self._on_ami_hangup)
-                self.ami.on("Newstate", self._on_ami_newstate)
-                self.ami.on("OriginateResponse", self._on_ami_originate_response)
-                self.ami.on("DeviceStateChange", self.on_device_state)
-                self._unsubscribe_login = self.ami.on_login(self._on_ami_login)
-            self.commands.accepting = True
-            self.state = "running"
-            self._take_over_replayed()
-            self._tasks.append(loop.create_task(self.commands.run_clock(), name="acd-clock"))
-            self._tasks.append(loop.create_task(self.watchdog.run(), name="acd-watchdog"))
-            if cfg.fastagi.port is not None or cfg.fastagi.unix_path is not None:
-                if cfg.fastagi.port is not None and not is_loopback(cfg.fastagi.host):
-                    _ev(logging.WARNING, "exposed", f"FastAGI listens on {cfg.fastagi.host!r}, beyond this machine: "
-                        "FastAGI has no authentication, so anyone who reaches the port can log agents in and out "
-                        "and end calls; firewall it to the Asterisk servers", host=cfg.fastagi.host)
-                self.fastagi = FastAGIServer(cfg.fastagi.host, cfg.fastagi.port, unix_path=cfg.fastagi.unix_path,
-                                             max_sessions=cfg.fastagi.max_sessions)
-                for name in ROUTES:
-                    self.fastagi.route(name, self._route_handler(name))
-                await self.fastagi.start()
-            if cfg.http.enabled:
-                guard = TokenGuard(cfg.http.token, pages_need_token=not is_loopback(cfg.http.host))
-                self.http = HTTPServer(pages(self), cfg.http.host, cfg.http.port, post=actions(self), guard=guard)
-                await self.http.start()
-            if self.ami is not None:
-                if self.ami.connected:
-                    self._on_ami_login()
-                else:
-                    self._tasks.append(loop.create_task(self._ami_connect(), name="acd-ami-connect"))
+            if self.ha is not None:
+                await self._start_http()
+                self.state = "standby"
+                self._tasks.append(loop.create_task(self._lead(), name="acd-lead"))
+                _ev(logging.INFO, "standby", f"acd node {self.ha.node} is a standby: following the journal, ready "
+                    "to take over", node=self.ha.node, journal=cfg.journal.where, http_port=self.http_port,
+                    replayed_commands=self.commands.replayed)
+                return
+            await self._serve_calls()
         except BaseException:
             await self._shutdown(0.0)
             raise
-        eng = self.engine
-        _ev(logging.INFO, "started", "acd service started", engine_time=eng.now, journal=cfg.journal.path,
-            fastagi_port=self.fastagi_port, unix_path=cfg.fastagi.unix_path, http_port=self.http_port,
-            ami=cfg.ami.enabled, replayed_commands=self.commands.replayed, calls=len(eng.calls()))
+        self._log_started()
 
-    def _before_replay(self, journal: SqliteJournal) -> None:
+    def _log_started(self) -> None:
+        cfg = self.config
+        eng = self.engine
+        _ev(logging.INFO, "started", "acd service started", engine_time=eng.now, journal=cfg.journal.where,
+            fastagi_port=self.fastagi_port, unix_path=cfg.fastagi.unix_path, http_port=self.http_port,
+            ami=cfg.ami.enabled, replayed_commands=self.commands.replayed, calls=len(eng.calls()),
+            node=self.ha.node if self.ha is not None else None, epoch=self.ha.epoch if self.ha is not None else None)
+
+    async def _lead(self) -> None:
+        """A standby's life: follow, take the lead, serve; step down if the lead is lost."""
+        ha = self.ha
+        assert ha is not None
+        epoch = await ha.follow_until_leading()
+        t0 = self.clock()
+        try:
+            self.state = "starting"
+            self.commands.promote(epoch)
+            ha.promoted(epoch)
+            await self._serve_calls()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:   # a node that cannot serve must not keep the lead
+            _ev(logging.ERROR, "take_over_failed", f"node {ha.node} won epoch {epoch} but cannot serve: {exc}",
+                node=ha.node, epoch=epoch)
+            ha.depose(f"taking over failed: {exc}")
+            return
+        _ev(logging.WARNING, "took_over", f"node {ha.node} is primary (epoch {epoch}); took over in "
+            f"{self.clock() - t0:.3f} s after winning the lead", node=ha.node, epoch=epoch,
+            seconds=round(self.clock() - t0, 3))
+        self._log_started()
+        self._tasks.append(asyncio.get_running_loop().create_task(ha.keep_lead(), name="acd-keep-lead"))
+
+    async def _start_http(self) -> None:
+        cfg = self.config
+        if cfg.http.enabled and self.http is None:
+            guard = TokenGuard(cfg.http.token, pages_need_token=not is_loopback(cfg.http.host))
+            self.http = HTTPServer(pages(self), cfg.http.host, cfg.http.port, post=actions(self), guard=guard)
+            await self.http.start()
+
+    async def _serve_calls(self) -> None:
+        """Steps 2 and 3 of the module docstring: this node now owns the calls."""
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        self.ledger.live = True
+        self._adopt_old_numbers()
+        if cfg.ami.enabled and self.ami is None:
+            self.ami = AMIClient(cfg.ami.host, cfg.ami.port, username=cfg.ami.username, secret=cfg.ami.secret,
+                                 events="call", ping_interval=cfg.ami.ping_interval)
+        if self.ami is not None:
+            self.ami.on("Hangup", self._on_ami_hangup)
+            self.ami.on("Newstate", self._on_ami_newstate)
+            self.ami.on("OriginateResponse", self._on_ami_originate_response)
+            self.ami.on("DeviceStateChange", self.on_device_state)
+            self._unsubscribe_login = self.ami.on_login(self._on_ami_login)
+        self.commands.accepting = True
+        self.state = "running"
+        self._take_over_replayed()
+        self._tasks.append(loop.create_task(self.commands.run_clock(), name="acd-clock"))
+        self._tasks.append(loop.create_task(self.watchdog.run(), name="acd-watchdog"))
+        if cfg.fastagi.port is not None or cfg.fastagi.unix_path is not None:
+            if cfg.fastagi.port is not None and not is_loopback(cfg.fastagi.host):
+                _ev(logging.WARNING, "exposed", f"FastAGI listens on {cfg.fastagi.host!r}, beyond this machine: "
+                    "FastAGI has no authentication, so anyone who reaches the port can log agents in and out "
+                    "and end calls; firewall it to the Asterisk servers", host=cfg.fastagi.host)
+            self.fastagi = FastAGIServer(cfg.fastagi.host, cfg.fastagi.port, unix_path=cfg.fastagi.unix_path,
+                                         max_sessions=cfg.fastagi.max_sessions)
+            for name in ROUTES:
+                self.fastagi.route(name, self._route_handler(name))
+            await self.fastagi.start()
+        await self._start_http()
+        if self.ami is not None:
+            if self.ami.connected:
+                self._on_ami_login()
+            else:
+                self._tasks.append(loop.create_task(self._ami_connect(), name="acd-ami-connect"))
+        self.serving = True
+
+    def _before_replay(self, journal: Journal) -> None:
         self.ledger.journal_id = journal.journal_id
 
     def _adopt_old_numbers(self) -> None:
@@ -271,6 +330,9 @@ class Dispatcher:
         if self.state in ("draining", "stopping", "stopped", "new"):
             self.state = "stopped" if self.state == "new" else self.state
             return
+        if self.state == "standby" or (self.ha is not None and self.ha.role == "deposed"):
+            await self.abort()   # a standby has nothing to drain; a deposed node may not write
+            return
         t = self.config.service.shutdown_timeout if timeout is None else timeout
         loop = asyncio.get_running_loop()
         deadline = loop.time() + t
@@ -309,8 +371,20 @@ class Dispatcher:
             return 0
         return sum(1 for s in eng.calls().values() if s in _BUSY) + len(self.dialler.tasks)
 
+    async def abort(self) -> None:
+        """Stop at once, without draining and without writing (a deposed primary, a standby)."""
+        if self.state in ("stopping", "stopped"):
+            return
+        if self.ha is not None and self.ha.role == "deposed":
+            self.commands.accepting = False
+            journal = getattr(self.engine, "journal", None)
+            if journal is not None and hasattr(journal, "demote"):
+                journal.demote()
+        await self._shutdown(0.0)
+
     async def _shutdown(self, timeout: float) -> None:
         self.state = "stopping"
+        self.serving = False
         if self.fastagi is not None:
             await self.fastagi.stop(timeout)
         for task in self._tasks:
@@ -331,24 +405,60 @@ class Dispatcher:
                 await self.ami.close()
         if self.http is not None:
             await self.http.stop()
-        self.commands.close()
+        try:
+            self.commands.close()
+        finally:
+            if self.ha is not None:
+                self.ha.close()   # after the journal's last write: then a standby may lead
         self.state = "stopped"
 
-    async def serve(self, stop: asyncio.Event) -> None:
-        """Start, run until ``stop`` is set, then stop gracefully."""
+    async def serve(self, stop: asyncio.Event) -> bool:
+        """Start, run until ``stop`` is set, then stop gracefully.  Returns True if the node was
+        deposed instead (it stopped without draining; start a new one to follow the new primary)."""
         await self.start()
+        waits = [asyncio.ensure_future(stop.wait())]
+        if self.ha is not None:
+            waits.append(asyncio.ensure_future(self.ha.deposed.wait()))
         try:
-            await stop.wait()
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for w in waits:
+                w.cancel()
             await self.stop()
+        return self.ha is not None and self.ha.role == "deposed" and not stop.is_set()
 
     def health(self) -> Tuple[bool, str]:
+        if self.ha is not None and self.ha.role != "primary":
+            if self.ha.role == "deposed":
+                return False, f"deposed: {self.ha.why_deposed}"
+            return False, f"standby, {self.ha.lag:.1f} s behind the journal"
         if self.state != "running":
             return False, self.state
         eng = self.engine
         if not eng.up:
             return False, f"journal down: {eng.last_error}"
         return True, "running"
+
+    def primary_health(self) -> Tuple[bool, str]:
+        """``GET /primary``: 200 only on the node that serves calls (Patroni's convention)."""
+        ok, why = self.health()
+        if ok and not self.serving:
+            return False, "taking over"
+        if ok:
+            return True, "primary" if self.ha is None else f"primary, epoch {self.ha.epoch}"
+        return False, why
+
+    def standby_health(self) -> Tuple[bool, str]:
+        """``GET /standby``: 200 on a standby that follows the journal within ``[ha] max_lag``."""
+        if self.ha is None:
+            return False, "no standby role: the journal is a file of this node's (SQLite)"
+        if self.ha.role != "standby" or self.state != "standby":
+            return False, self.ha.role if self.ha.role != "primary" else "primary"
+        lag = self.ha.lag
+        if lag > self.ha.max_lag:
+            return False, f"standby, {lag:.1f} s behind the journal (more than {self.ha.max_lag:g} s)" + (
+                f": {self.ha.last_error}" if self.ha.last_error else "")
+        return True, f"standby, {lag:.1f} s behind the journal"
 
     def require_running(self) -> None:
         if self.state not in ("running", "draining"):

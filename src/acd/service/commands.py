@@ -22,8 +22,8 @@ import json
 import logging
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
-from ..errors import AcdError, InvalidState
-from ..journal import JournaledEngine, SqliteJournal
+from ..errors import AcdError, Fenced, InvalidState
+from ..journal import Journal, JournaledEngine, SqliteJournal
 from ..policy import Queue
 from .config import ServiceConfig
 from .logs import event
@@ -62,13 +62,21 @@ class Commands:
         self._t0 = 0.0
         self.accepting = False
         self.wake = asyncio.Event()
+        #: called when the database refuses a write as fenced (another node leads)
+        self.on_fenced: Optional[Callable[[str], None]] = None
 
     # ----------------------------------------------------------- life
-    def open(self, before_replay: Callable[[SqliteJournal], None]) -> None:
+    def open(self, before_replay: Callable[[Journal], None], *, node: str = "") -> None:
         """Open the journal and replay it through the projections; ``before_replay`` sees the
-        journal first (its id names side effects)."""
+        journal first (its id names side effects).  A PostgreSQL journal opens as a follower:
+        :meth:`promote` makes it writable once this node leads."""
         cfg = self.config
-        journal = SqliteJournal(cfg.journal.path, sync=cfg.journal.sync)
+        journal: Journal
+        if cfg.journal.url is not None:
+            from ..journal.postgres import PostgresJournal
+            journal = PostgresJournal(cfg.journal.url, schema=cfg.journal.schema, node=node or None)
+        else:
+            journal = SqliteJournal(cfg.journal.path, sync=cfg.journal.sync)
         try:
             before_replay(journal)
             je = JournaledEngine(journal, observer=self._observe, **dict(cfg.engine))
@@ -78,8 +86,26 @@ class Commands:
             raise
         self.engine = je
         self.replayed = journal.last_seq
-        self._configure()
+        if cfg.journal.url is None:
+            self._configure()
         self._base = je.now
+        self._t0 = self._clock()
+
+    def catch_up(self) -> int:
+        """A standby's step: apply what the primary made durable since; returns how many records."""
+        assert self.engine is not None
+        before = self.engine.applied
+        self.engine.catch_up()
+        return self.engine.applied - before
+
+    def promote(self, epoch: int) -> None:
+        """This node leads with ``epoch``: apply the last records, then write (configuration first).
+        Engine time continues from the last record, as after a restart."""
+        assert self.engine is not None
+        self.engine.promote(epoch)
+        self.replayed = self.engine.applied
+        self._configure()
+        self._base = self.engine.now
         self._t0 = self._clock()
 
     def close(self) -> None:
@@ -152,8 +178,10 @@ class Commands:
             raise InvalidState(f"cannot run {op}: the dispatcher is {self._state()}")
         try:
             out = getattr(self.engine, op)(*make_args(self.now()))
-        except AcdError:
+        except AcdError as exc:
             self.errors[op] = self.errors.get(op, 0) + 1
+            if isinstance(exc, Fenced) and self.on_fenced is not None:
+                self.on_fenced(str(exc))
             held = self.engine.take_held()   # deadlines that fell due before the refusal
             if held:
                 self._route(held)

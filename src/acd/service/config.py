@@ -56,6 +56,14 @@ Layout (every table is optional except ``[[queues]]``; defaults shown)::
     [journal]
     path = "acd-journal.sqlite3"     # relative paths are relative to this file
     sync = "full"                    # or "normal"
+    # url = "postgresql://acd@db.example/acd"   # instead of path: the PostgreSQL journal, for a
+    # schema = "acd"                            # primary and its standbys (docs/ha.md); password
+                                                # from PGPASSWORD or ~/.pgpass, not this file
+
+    [ha]                             # with a postgresql:// journal only
+    node = ""                        # this node's name (default: host name and pid)
+    lease = 2.0                      # seconds without heartbeat before a standby takes over
+    max_lag = 5.0                    # GET /standby is 503 when the standby is further behind
 
     [http]
     enabled = true
@@ -217,6 +225,28 @@ class CallbackConfig:
 class JournalConfig:
     path: str = "acd-journal.sqlite3"
     sync: str = "full"
+    url: Optional[str] = dataclasses.field(default=None, repr=False)   # postgresql://...: may hold a password
+    schema: str = "acd"
+
+    @property
+    def shared(self) -> bool:
+        """A PostgreSQL journal (primary / standby) rather than a file of this node's."""
+        return self.url is not None
+
+    @property
+    def where(self) -> str:
+        """For logs: the file, or the URL without its password."""
+        if self.url is None:
+            return self.path
+        from ..journal.postgres import redact_url
+        return redact_url(self.url) + ("" if self.schema == "acd" else f" (schema {self.schema})")
+
+
+@dataclass(frozen=True)
+class HAConfig:
+    node: str = ""
+    lease: float = 2.0
+    max_lag: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -262,6 +292,7 @@ class ServiceConfig:
     ami: AMIConfig = AMIConfig()
     callback: CallbackConfig = CallbackConfig()
     journal: JournalConfig = JournalConfig()
+    ha: HAConfig = HAConfig()
     http: HTTPConfig = HTTPConfig()
     prompts: Prompts = Prompts()
     service: ServiceOptions = ServiceOptions()
@@ -453,10 +484,38 @@ def _journal(data: object, base: Optional[Path]) -> JournalConfig:
     sync = t.pop("sync", "full")
     if sync not in ("full", "normal"):
         raise InvalidInput(f"journal.sync must be 'full' or 'normal', got {sync!r}")
+    url = t.pop("url", None)
+    schema = t.pop("schema", "acd")
     t.done()
+    if url is not None:
+        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
+            shown = url if not isinstance(url, str) else url.split("://")[0] + "://..."
+            raise InvalidInput(f"journal.url must be a postgresql:// URL, got {shown!r}")
+        if "path" in (data or {}):  # type: ignore[operator]
+            raise InvalidInput("journal: give path (an SQLite file) or url (PostgreSQL), not both")
+        if not isinstance(schema, str) or not _SQL_NAME.match(schema):
+            raise InvalidInput(f"journal.schema must be a lower-case SQL name (letters, digits, _), got {schema!r}")
+    elif schema != "acd":
+        raise InvalidInput("journal.schema needs journal.url (a PostgreSQL journal)")
     if path != ":memory:" and base is not None and not os.path.isabs(path):
         path = str(base / path)
-    return JournalConfig(path, sync)
+    return JournalConfig(path, sync, url, schema)
+
+
+_SQL_NAME = re.compile(r"[a-z_][a-z0-9_]{0,40}\Z")
+
+
+def _ha(data: object) -> HAConfig:
+    t = _Table("ha", data)
+    node = _str("ha.node", t.pop("node", ""), empty=True)
+    if node and (len(node) > 40 or not node.isprintable() or " " in node):
+        raise InvalidInput(f"ha.node must be a short name without spaces (at most 40 characters), got {node!r}")
+    lease = _seconds("ha.lease", t.pop("lease", 2.0), hi=60)
+    max_lag = _seconds("ha.max_lag", t.pop("max_lag", 5.0), hi=3600)
+    t.done()
+    if lease < 0.5:
+        raise InvalidInput(f"ha.lease must be at least 0.5 s, got {lease!r}")
+    return HAConfig(node, lease, max_lag)
 
 
 def _http(data: object) -> HTTPConfig:
@@ -531,7 +590,7 @@ def config_from_dict(data: Mapping[str, Any], *, base_dir: Optional[os.PathLike[
         queues=queues, skills=skills, engine=engine, agents=agents,
         fastagi=_fastagi(t.pop("fastagi", {})), ami=_ami(t.pop("ami", {})),
         callback=_callback(t.pop("callback", {})), journal=_journal(t.pop("journal", {}), base),
-        http=_http(t.pop("http", {})), prompts=_prompts(t.pop("prompts", {})),
+        ha=_ha(t.pop("ha", {})), http=_http(t.pop("http", {})), prompts=_prompts(t.pop("prompts", {})),
         service=_service(t.pop("service", {})), source=source)
     t.done()
     return cfg

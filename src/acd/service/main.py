@@ -3,7 +3,8 @@
 Exit status: 0 after a clean stop, 2 for a bad configuration, 1 when the
 service cannot start (port in use, journal unreadable...).  SIGTERM or SIGINT
 drains and stops (see :class:`~acd.service.app.Dispatcher`); a second signal
-stops at once.
+stops at once.  A primary deposed by a standby (PostgreSQL journal) stops
+serving at once and starts again as a standby, in the same process.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ log = logging.getLogger("acd.service")
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="acd serve", description="Run the ACD for Asterisk: FastAGI, AMI, HTTP "
-                                "dashboard and metrics, with a durable SQLite journal.",
+                                "dashboard and metrics, with a durable journal (SQLite, or PostgreSQL for a primary and its "
+                                "standbys).",
                                 epilog="example: acd serve --config examples/asterisk/acd.toml")
     p.add_argument("--config", required=True, metavar="PATH", help="TOML configuration (see examples/asterisk/acd.toml)")
     p.add_argument("--log-level", choices=LOG_LEVELS, default=None,
@@ -58,15 +60,30 @@ async def _serve(cfg: ServiceConfig) -> int:
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
             pass
     try:
-        try:
-            await dispatcher.start()
-        except (AcdError, OSError) as exc:
-            logs.event(log, logging.ERROR, "start_failed", f"cannot start: {exc}")
-            return 1
-        try:
-            await stop.wait()
-        finally:
-            await dispatcher.stop()
+        rejoining = False
+        while True:
+            try:
+                deposed = await dispatcher.serve(stop)
+            except (AcdError, OSError) as exc:
+                if not rejoining:
+                    logs.event(log, logging.ERROR, "start_failed", f"cannot start: {exc}")
+                    return 1
+                # a deposed node keeps trying to follow (the database may be what cut it off)
+                logs.event(log, logging.WARNING, "rejoin_failed", f"cannot follow yet: {exc}; retrying in 1 s")
+                try:
+                    await asyncio.wait_for(stop.wait(), 1.0)
+                except asyncio.TimeoutError:
+                    pass
+                if stop.is_set():
+                    break
+                dispatcher = Dispatcher(cfg)
+                continue
+            if not deposed or stop.is_set():
+                break
+            rejoining = True
+            # a primary that lost the lead stopped without writing; it comes back as a standby
+            logs.event(log, logging.WARNING, "rejoin", "starting again as a standby of the new primary")
+            dispatcher = Dispatcher(cfg)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)

@@ -61,8 +61,19 @@ def build_status(app: "Dispatcher") -> Dict[str, Any]:
             "callbacks_in_doubt": len(app.ledger.in_doubt()),
             "reconcile": {"passes": app.reconciler.passes, "last": app.reconciler.last,
                           "error": app.reconciler.error},
-            "journal": {"path": app.config.journal.path, "replayed_at_start": app.commands.replayed,
+            "journal": {"path": app.config.journal.where, "replayed_at_start": app.commands.replayed,
                         "up": je.up, "error": None if je.up else je.last_error,
-                        "last_seq": je.journal.last_seq},
+                        "last_seq": je.journal.last_seq, "applied_seq": je.applied},
+            "ha": _ha(app),
         },
     }
+
+
+def _ha(app: "Dispatcher") -> Dict[str, Any]:
+    ha = app.ha
+    if ha is None:   # a file journal: this node is the only one, so the primary
+        return {"enabled": False, "role": "primary", "epoch": None, "node": None, "lag": 0.0, "error": None}
+    lag = ha.lag
+    return {"enabled": True, "role": ha.role, "epoch": ha.epoch, "node": ha.node,
+            "lag": lag if math.isfinite(lag) else None, "lease": ha.lease, "error": ha.last_error,
+            "deposed": ha.why_deposed}

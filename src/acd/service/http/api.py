@@ -6,7 +6,10 @@ GET (``HEAD`` too):
   -- the whole status;
 * ``/healthz`` -- 200 ``running`` while the service takes calls; 503 with the
   reason otherwise (``journal down: ...``, ``draining``, ``starting``): a
-  journal that cannot write refuses every call, and says so here.
+  journal that cannot write refuses every call, and says so here;
+* ``/primary`` -- 200 on the node that serves calls, 503 elsewhere;
+  ``/standby`` -- 200 on a standby whose lag is within ``[ha] max_lag``, 503
+  otherwise (Patroni's convention, for load balancers; docs/ha.md).
 
 POST (``Authorization: Bearer <[http] token>``; answers JSON):
 
@@ -55,7 +58,16 @@ def pages(app: "Dispatcher") -> Dict[str, Handler]:
         ok, why = app.health()
         return text(200 if ok else 503, why)
 
-    return {"/metrics": metrics, "/snapshot.json": snapshot, "/": dashboard, "/healthz": health}
+    def primary(_: Request) -> Response:
+        ok, why = app.primary_health()
+        return text(200 if ok else 503, why)
+
+    def standby(_: Request) -> Response:
+        ok, why = app.standby_health()
+        return text(200 if ok else 503, why)
+
+    return {"/metrics": metrics, "/snapshot.json": snapshot, "/": dashboard, "/healthz": health,
+            "/primary": primary, "/standby": standby}
 
 
 _STATUS = ((InvalidInput, 400), (UnknownCall, 404), (UnknownAgent, 404), (InvalidState, 409),

@@ -115,6 +115,14 @@ def render_metrics(status: Mapping[str, Any]) -> str:
     m.family("acd_journal_up", "gauge", "1 while the journal accepts writes (commands are refused otherwise).",
              [({}, journal["up"])])
     m.family("acd_journal_records", "gauge", "Records in the journal (its last seq).", [({}, journal["last_seq"])])
+    ha = svc["ha"]
+    m.family("acd_ha_role", "gauge", "1 for this node's role (primary, standby, deposed); a node on a file "
+             "journal is primary.", (({"role": r}, ha["role"] == r) for r in ("primary", "standby", "deposed")))
+    m.family("acd_ha_epoch", "gauge", "Epoch (fencing token) this node leads with; 0 when it does not lead.",
+             [({}, ha["epoch"] or 0)])
+    m.family("acd_journal_lag_seconds", "gauge", "Seconds since this node last held every durable journal "
+             "record (0 on the primary; +Inf before a standby first caught up).",
+             [({}, float("inf") if ha["lag"] is None else ha["lag"])])
     m.family("acd_service_draining", "gauge", "1 while the service drains before stopping (new calls refused).",
              [({}, svc["state"] == "draining")])
     m.family("acd_process_start_time_seconds", "gauge", "Start time of this process (Unix time).",

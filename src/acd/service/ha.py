@@ -1,0 +1,147 @@
+"""Primary and standby: one ``acd serve`` leads, the others follow, hot.
+
+With a ``postgresql://`` journal every node starts as a *standby*: it replays
+the journal into its engine and projections, then follows it live (commit
+notifications, plus a poll), and tries every ``poll`` seconds to take the
+lead (:class:`~acd.journal.leadership.Leadership`).  When it wins, it applies
+the last records (a short catch-up, not a replay) and starts serving:
+FastAGI, AMI, reconciliation with Asterisk, as a restarted node would.
+
+The primary renews its heartbeat every ``lease / 4`` seconds.  It steps down
+-- stops serving at once, without draining, because it may no longer write --
+when the heartbeat finds another epoch, when a write is refused as fenced, or
+when it could not renew for ``lease`` seconds (a standby may be taking over).
+``acd serve`` then starts again as a standby of the new primary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..errors import JournalError
+from ..journal.leadership import Leadership
+from .logs import event
+
+if TYPE_CHECKING:
+    from .app import Dispatcher
+
+__all__ = ("HANode", "default_node_name")
+
+log = logging.getLogger("acd.service")
+
+#: seconds between attempts to take the lead, and between polls of the journal
+POLL = 0.2
+
+
+def default_node_name() -> str:
+    return f"{socket.gethostname()[:28]}-{os.getpid()}"
+
+
+class HANode:
+    """The role of one dispatcher on a shared journal."""
+
+    def __init__(self, app: "Dispatcher") -> None:
+        self.app = app
+        cfg = app.config
+        assert cfg.journal.url is not None
+        self.node = cfg.ha.node or default_node_name()
+        self.lease = cfg.ha.lease
+        self.max_lag = cfg.ha.max_lag
+        self.leadership = Leadership(cfg.journal.url, schema=cfg.journal.schema, node=self.node, lease=self.lease)
+        self.role = "standby"          # standby -> primary -> deposed
+        self.epoch: Optional[int] = None
+        self.synced_at: Optional[float] = None   # clock() when the standby last had every durable record
+        self.last_error: Optional[str] = None
+        self.deposed = asyncio.Event()
+        self.why_deposed: Optional[str] = None
+        self._renewed_at = 0.0
+
+    # ----------------------------------------------------------- health
+    @property
+    def lag(self) -> float:
+        """Seconds since this node last had every durable record (0 on the primary)."""
+        if self.role == "primary":
+            return 0.0
+        if self.synced_at is None:
+            return float("inf")
+        return max(0.0, self.app.clock() - self.synced_at)
+
+    @property
+    def standby_ok(self) -> bool:
+        return self.role == "standby" and self.lag <= self.max_lag
+
+    # ----------------------------------------------------------- standby
+    async def follow_until_leading(self) -> int:
+        """Follow the journal until this node takes the lead; returns the epoch won."""
+        app = self.app
+        journal: Any = app.engine.journal
+        self.synced_at = app.clock()
+        complained = False
+        while True:
+            try:
+                epoch = await asyncio.to_thread(self.leadership.try_take, journal.writer_pid)
+                if epoch is not None:
+                    return epoch
+                read_at = app.clock()
+                n = app.commands.catch_up()
+                self.synced_at = read_at
+                if n:
+                    continue   # more may be there already
+                await asyncio.to_thread(journal.wait_for_change, POLL)
+                if complained:
+                    event(log, logging.INFO, "standby_following", "the journal is reachable again; following it")
+                    complained = False
+            except Exception as exc:   # the database is away: keep trying, say so once
+                self.last_error = str(exc)
+                if not complained:
+                    event(log, logging.WARNING, "standby_error", f"standby cannot follow the journal: {exc}; "
+                          "retrying", error=str(exc))
+                    complained = True
+                await asyncio.sleep(0.5)
+
+    def promoted(self, epoch: int) -> None:
+        self.role = "primary"
+        self.epoch = epoch
+        self._renewed_at = self.app.clock()
+        self.last_error = None
+
+    # ----------------------------------------------------------- primary
+    async def keep_lead(self) -> None:
+        """Renew the heartbeat; step down when the lead is lost (cancel to stop)."""
+        period = self.lease / 4
+        while self.role == "primary":
+            await asyncio.sleep(period)
+            fenced = getattr(self.app.engine, "fenced", None)
+            if fenced:
+                self.depose(f"a write was refused: {fenced}")
+                return
+            try:
+                still = await asyncio.to_thread(self.leadership.renew)
+            except JournalError as exc:
+                self.last_error = str(exc)
+                if self.app.clock() - self._renewed_at >= self.lease * 0.75 or not self.leadership.held:
+                    self.depose(f"the lead could not be renewed for {self.app.clock() - self._renewed_at:.1f} s "
+                                f"({exc})")
+                    return
+                continue
+            if not still:
+                self.depose("another node holds the epoch now")
+                return
+            self._renewed_at = self.app.clock()
+
+    def depose(self, why: str) -> None:
+        """This node may no longer write: stop acting now (the dispatcher stops without draining)."""
+        if self.role == "deposed":
+            return
+        self.role = "deposed"
+        self.why_deposed = why
+        event(log, logging.ERROR, "deposed", f"this node is no longer primary: {why}; it stops serving and will "
+              "follow the new primary", node=self.node, epoch=self.epoch)
+        self.deposed.set()
+
+    def close(self) -> None:
+        self.leadership.release()
