@@ -93,7 +93,11 @@ class FakeAMI:
                 continue
             try:
                 w.write(data)
-                await w.drain()
+                # Asterisk gives a slow reader [general] writetimeout (100 ms), then drops the session:
+                # a frozen client (SIGSTOP) must not hold up the events of the others
+                await asyncio.wait_for(w.drain(), 0.1)
+            except asyncio.TimeoutError:
+                w.transport.abort()
             except (ConnectionError, OSError, RuntimeError):
                 pass
 

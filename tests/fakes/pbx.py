@@ -49,7 +49,8 @@ class PhoneBehaviour:
     talk: tuple = (0.2, 0.8)             # seconds of conversation
     callback_talk: tuple = (1.0, 2.0)    # seconds a call-back's conversation lasts
     ring_timeout: float = 2.0            # Dial(${ACD_AGENT_DIAL},<this>)
-    retry_wait: float = 0.5              # Wait() before the example's second enqueue when acd gave no status
+    retry_wait: float = 0.5              # Wait() before the example's next enqueue when acd gave no status
+    enqueue_retries: int = 3             # how many times the example retries an enqueue that got no status
 
 
 @dataclass
@@ -66,8 +67,13 @@ class Channel:
 
 
 class FakePBX:
-    def __init__(self, agi_port: int, *, seed: int = 0, behaviour: Optional[PhoneBehaviour] = None) -> None:
-        self.agi_port = agi_port
+    """``agi_port``: acd's FastAGI port, or the ports of a primary and its standbys: like the
+    example's ``acd-agi`` subroutine, each AGI() tries them in order while the connection fails."""
+
+    def __init__(self, agi_port: "int | List[int]", *, seed: int = 0,
+                 behaviour: Optional[PhoneBehaviour] = None) -> None:
+        self.agi_ports = [agi_port] if isinstance(agi_port, int) else list(agi_port)
+        self.agi_port = self.agi_ports[0]
         self.rng = random.Random(seed)
         self.b = behaviour or PhoneBehaviour()
         self.ami = FakeAMI(on_originate=self._originate)
@@ -127,13 +133,17 @@ class FakePBX:
     async def agi(self, ch: Channel, script: str, *, digits: str = "") -> Optional[Dict[str, str]]:
         """One AGI() of the channel; the variables it set, or None when acd was unreachable."""
         self.agi_sessions += 1
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.agi_port)
-        except OSError:
+        for port in self.agi_ports:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:     # AGISTATUS=FAILURE: the subroutine tries the next address
+                continue
+        else:
             self.agi_failures += 1
             return None
         env = {"agi_network": "yes", "agi_network_script": script,
-               "agi_request": f"agi://127.0.0.1:{self.agi_port}/{script}", "agi_channel": ch.name,
+               "agi_request": f"agi://127.0.0.1:{port}/{script}", "agi_channel": ch.name,
                "agi_language": "en", "agi_type": ch.name.split("/")[0], "agi_uniqueid": ch.uniqueid,
                "agi_version": "22.10.1", "agi_callerid": ch.callerid, "agi_calleridname": "unknown",
                "agi_callingpres": "0", "agi_callingani2": "0", "agi_callington": "0", "agi_callingtns": "0",
@@ -203,14 +213,14 @@ class FakePBX:
         watcher = self.spawn(patience_runs_out())
         dialstatus = ""
         outcome = "hangup"
-        retried = False
+        retries = 0
         try:
             while not ch.hung_up.is_set():
                 v = await self.agi(ch, f"enqueue?queue={queue}&priority=2", digits=press)
                 if ch.hung_up.is_set():
                     break
-                if not (v or {}).get("ACD_STATUS") and not retried:
-                    retried = True          # the example retries once after Wait(2) (scaled down here)
+                if not (v or {}).get("ACD_STATUS") and retries < self.b.enqueue_retries:
+                    retries += 1            # the example retries after Wait(1)
                     await asyncio.sleep(self.b.retry_wait)
                     continue
                 status = (v or {}).get("ACD_STATUS", "")

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from ..errors import JournalError
-from .postgres import LOCK_CLASS_LEADER, _first_line, _psycopg, connect, redact_url
+from .postgres import LOCK_CLASS_LEADER, _first_line, _psycopg, connect, deadline, redact_url
 
 __all__ = ("Leadership",)
 
@@ -72,9 +72,11 @@ class Leadership:
         """The leader row: epoch, node, pids and how old its heartbeat is (seconds, None if never)."""
         psycopg = _psycopg()
         try:
-            row = self._conn().execute(
-                f"SELECT epoch, node, lock_pid, writer_pid, EXTRACT(EPOCH FROM now() - heartbeat)::float8 "
-                f"FROM {self.schema}.leader WHERE id = 1").fetchone()
+            db = self._conn()
+            with deadline(db, self.timeout):
+                row = db.execute(
+                    f"SELECT epoch, node, lock_pid, writer_pid, EXTRACT(EPOCH FROM now() - heartbeat)::float8 "
+                    f"FROM {self.schema}.leader WHERE id = 1").fetchone()
         except psycopg.Error as e:
             raise JournalError(f"cannot read the leader of {redact_url(self.url)!r}: {_first_line(e)}") from None
         if row is None:
@@ -87,18 +89,21 @@ class Leadership:
         psycopg = _psycopg()
         try:
             db = self._conn()
-            got = db.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
-                             (LOCK_CLASS_LEADER, self.schema)).fetchone()[0]
+            with deadline(db, self.timeout):
+                got = db.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                                 (LOCK_CLASS_LEADER, self.schema)).fetchone()[0]
             if not got:
                 info = self.holder()
                 if info["age"] is None or info["age"] <= self.lease:
                     return None
-                self._evict(info)
-                got = db.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
-                                 (LOCK_CLASS_LEADER, self.schema)).fetchone()[0]
+                with deadline(db, self.timeout):
+                    self._evict(info)
+                    got = db.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                                     (LOCK_CLASS_LEADER, self.schema)).fetchone()[0]
                 if not got:
                     return None
-            return self._bump(writer_pid)
+            with deadline(db, self.timeout * 3):
+                return self._bump(writer_pid)
         except psycopg.Error as e:
             self._close()
             raise JournalError(f"cannot take the lead of {redact_url(self.url)!r}: {_first_line(e)}") from None
@@ -140,9 +145,11 @@ class Leadership:
             return False
         psycopg = _psycopg()
         try:
-            row = self._conn().execute(
-                f"UPDATE {self.schema}.leader SET heartbeat = now() WHERE id = 1 AND epoch = %s "
-                "AND lock_pid = pg_backend_pid() RETURNING epoch", (self.epoch,)).fetchone()
+            db = self._conn()
+            with deadline(db, min(self.timeout, self.lease)):
+                row = db.execute(
+                    f"UPDATE {self.schema}.leader SET heartbeat = now() WHERE id = 1 AND epoch = %s "
+                    "AND lock_pid = pg_backend_pid() RETURNING epoch", (self.epoch,)).fetchone()
         except psycopg.Error as e:
             self._close()
             self.epoch = None

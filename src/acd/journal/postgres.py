@@ -28,9 +28,14 @@ the last seq; a standby listens (:meth:`wait_for_change`) and reads
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import os
 import re
+import socket
 import threading
+import time
 import uuid
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit, urlunsplit
@@ -85,6 +90,63 @@ def connect(url: str, role: str, node: str, *, timeout: float = 3.0) -> Any:
                     f"-c tcp_user_timeout={ms} -c idle_in_transaction_session_timeout={ms * 2}")
     except psycopg.Error as e:
         raise JournalError(f"cannot connect to journal database {redact_url(url)!r}: {_first_line(e)}") from None
+
+
+class _Deadlines:
+    """A hard client-side time limit on database calls.
+
+    TCP timeouts end a call whose packets are lost, but not one whose peer
+    keeps acknowledging and never answers (a hung server, a middlebox that
+    blackholes): the process would wait for ever -- and a primary blocked
+    in a write cannot notice it lost its lease.  One daemon thread shuts
+    down the socket of any call that outlives its deadline; the call then
+    fails like a lost connection (JournalError), and the next one
+    reconnects."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: Dict[int, Tuple[float, int]] = {}
+        self._ids = itertools.count()
+        self._thread: Optional[threading.Thread] = None
+
+    @contextlib.contextmanager
+    def __call__(self, conn: Any, seconds: float) -> Iterator[None]:
+        try:
+            fd = int(conn.pgconn.socket)
+        except Exception:            # closed or broken: the call itself will say so
+            yield
+            return
+        key = next(self._ids)
+        with self._lock:
+            self._active[key] = (time.monotonic() + seconds, fd)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="acd-pg-deadlines", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.1)
+            now = time.monotonic()
+            with self._lock:   # under the lock: the call cannot return and free its fd meanwhile
+                for key in [k for k, (d, _) in self._active.items() if d <= now]:
+                    _, fd = self._active.pop(key)
+                    try:
+                        s = socket.socket(fileno=os.dup(fd))
+                        try:
+                            s.shutdown(socket.SHUT_RDWR)
+                        finally:
+                            s.close()
+                    except OSError:
+                        pass
+
+
+#: every database call of the journal and of the leadership runs under a deadline
+deadline = _Deadlines()
 
 
 def _first_line(e: BaseException) -> str:
@@ -231,7 +293,9 @@ class PostgresJournal:
             raise JournalError(f"journal {self.path!r} has version {version!r}, this acd reads {_VERSION!r}")
 
     def _meta_raw(self, key: str) -> Any:
-        row = self._conn().execute(f"SELECT value FROM {self.schema}.meta WHERE key = %s", (key,)).fetchone()
+        db = self._conn()
+        with deadline(db, self.timeout):
+            row = db.execute(f"SELECT value FROM {self.schema}.meta WHERE key = %s", (key,)).fetchone()
         if row is None:
             return None
         try:
@@ -298,8 +362,9 @@ class PostgresJournal:
         """The last durable seq in the database."""
         psycopg = _psycopg()
         try:
-            return int(self._conn().execute(
-                f"SELECT COALESCE(max(seq), 0) FROM {self.schema}.commands").fetchone()[0])
+            db = self._conn()
+            with deadline(db, self.timeout):
+                return int(db.execute(f"SELECT COALESCE(max(seq), 0) FROM {self.schema}.commands").fetchone()[0])
         except psycopg.Error as e:
             raise JournalError(f"cannot read journal {self.path!r}: {_first_line(e)}") from None
 
@@ -362,9 +427,11 @@ class PostgresJournal:
         s = self.schema
         try:
             # one statement in autocommit: atomic, and one round trip per group
-            self._conn().execute(f"INSERT INTO {s}.commands (seq, epoch, op, args) "
-                                 "SELECT s, %s, o, a FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS g(s, o, a)",
-                                 (epoch, [g[0] for g in group], [g[1] for g in group], [g[2] for g in group]))
+            db = self._conn()
+            with deadline(db, self.timeout):
+                db.execute(f"INSERT INTO {s}.commands (seq, epoch, op, args) "
+                           "SELECT s, %s, o, a FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS g(s, o, a)",
+                           (epoch, [g[0] for g in group], [g[1] for g in group], [g[2] for g in group]))
         except psycopg.Error as e:
             raise self._error("write", e) from None
 
@@ -384,10 +451,11 @@ class PostgresJournal:
             self._pending_meta[key] = value
             return
         try:
-            self._conn().execute(
-                f"INSERT INTO {self.schema}.meta (key, value, epoch) VALUES (%s, %s, %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, epoch = EXCLUDED.epoch",
-                (key, json.dumps(value), self.epoch))
+            db = self._conn()
+            with deadline(db, self.timeout):
+                db.execute(f"INSERT INTO {self.schema}.meta (key, value, epoch) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, epoch = EXCLUDED.epoch",
+                           (key, json.dumps(value), self.epoch))
         except psycopg.Error as e:
             raise self._error("write", e) from None
 
@@ -413,9 +481,10 @@ class PostgresJournal:
         while expected <= limit:
             # pages of rows, so that replaying a long journal does not hold it all in memory
             try:
-                rows = self._conn().execute(
-                    f"SELECT seq, op, args FROM {self.schema}.commands WHERE seq >= %s AND seq <= %s "
-                    "ORDER BY seq LIMIT %s", (expected, limit, _PAGE)).fetchall()
+                db = self._conn()
+                with deadline(db, max(self.timeout, 30.0)):   # a page of a long journal may take a while
+                    rows = db.execute(f"SELECT seq, op, args FROM {self.schema}.commands WHERE seq >= %s AND "
+                                      "seq <= %s ORDER BY seq LIMIT %s", (expected, limit, _PAGE)).fetchall()
             except psycopg.Error as e:
                 raise JournalError(f"cannot read journal {self.path!r}: {_first_line(e)}") from None
             for seq, op, args in rows:

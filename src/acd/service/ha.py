@@ -7,7 +7,10 @@ lead (:class:`~acd.journal.leadership.Leadership`).  When it wins, it applies
 the last records (a short catch-up, not a replay) and starts serving:
 FastAGI, AMI, reconciliation with Asterisk, as a restarted node would.
 
-The primary renews its heartbeat every ``lease / 4`` seconds.  It steps down
+The primary renews its heartbeat every ``lease / 4`` seconds from a thread of
+its own, so that a burst of calls keeping the event loop busy does not let
+the lease run out (the thread stops renewing if the loop itself stops
+running for ``max(10 s, 5 leases)``).  It steps down
 -- stops serving at once, without draining, because it may no longer write --
 when the heartbeat finds another epoch, when a write is refused as fenced, or
 when it could not renew for ``lease`` seconds (a standby may be taking over).
@@ -20,6 +23,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 from typing import TYPE_CHECKING, Any, Optional
 
 from ..errors import JournalError
@@ -59,6 +63,9 @@ class HANode:
         self.deposed = asyncio.Event()
         self.why_deposed: Optional[str] = None
         self._renewed_at = 0.0
+        self._tick = 0.0
+        self._stop_beat = threading.Event()
+        self._beat_thread: Optional[threading.Thread] = None
 
     # ----------------------------------------------------------- health
     @property
@@ -111,27 +118,54 @@ class HANode:
 
     # ----------------------------------------------------------- primary
     async def keep_lead(self) -> None:
-        """Renew the heartbeat; step down when the lead is lost (cancel to stop)."""
+        """Hold the lead: a thread renews the heartbeat (so that a busy event loop -- a burst of
+        calls -- does not let the lease run out), this task tells the thread the loop still runs
+        and steps down when the lead is lost (cancel to stop)."""
+        loop = asyncio.get_running_loop()
+        self._tick = self.app.clock()
+        self._stop_beat.clear()
+        beat = self._beat_thread = threading.Thread(target=self._beat, args=(loop,), name="acd-heartbeat",
+                                                    daemon=True)
+        beat.start()
+        try:
+            while self.role == "primary":
+                await asyncio.sleep(self.lease / 8)
+                self._tick = self.app.clock()
+                fenced = getattr(self.app.engine, "fenced", None)
+                if fenced:
+                    self.depose(f"a write was refused: {fenced}")
+                elif self.app.clock() - self._renewed_at > self.lease:
+                    self.depose(f"the heartbeat was not renewed for {self.app.clock() - self._renewed_at:.1f} s"
+                                + (f" ({self.last_error})" if self.last_error else ""))
+        finally:
+            self._stop_beat.set()
+
+    def _tell(self, loop: asyncio.AbstractEventLoop, why: str) -> None:
+        try:
+            loop.call_soon_threadsafe(self.depose, why)
+        except RuntimeError:   # the loop is closed: the node is stopping anyway
+            pass
+
+    def _beat(self, loop: asyncio.AbstractEventLoop) -> None:
         period = self.lease / 4
-        while self.role == "primary":
-            await asyncio.sleep(period)
-            fenced = getattr(self.app.engine, "fenced", None)
-            if fenced:
-                self.depose(f"a write was refused: {fenced}")
+        clock = self.app.clock
+        while not self._stop_beat.wait(period):
+            if clock() - self._tick > max(10.0, 5 * self.lease):
+                # the event loop is stuck: a node that does nothing must not keep the lead
+                self._tell(loop, f"the event loop has not run for {clock() - self._tick:.0f} s")
                 return
             try:
-                still = await asyncio.to_thread(self.leadership.renew)
+                still = self.leadership.renew()
             except JournalError as exc:
                 self.last_error = str(exc)
-                if self.app.clock() - self._renewed_at >= self.lease * 0.75 or not self.leadership.held:
-                    self.depose(f"the lead could not be renewed for {self.app.clock() - self._renewed_at:.1f} s "
-                                f"({exc})")
+                if not self.leadership.held:
+                    self._tell(loop, f"the lead was lost ({exc})")
                     return
                 continue
             if not still:
-                self.depose("another node holds the epoch now")
+                self._tell(loop, "another node holds the epoch now")
                 return
-            self._renewed_at = self.app.clock()
+            self._renewed_at = clock()
 
     def depose(self, why: str) -> None:
         """This node may no longer write: stop acting now (the dispatcher stops without draining)."""
@@ -144,4 +178,7 @@ class HANode:
         self.deposed.set()
 
     def close(self) -> None:
+        self._stop_beat.set()
+        if self._beat_thread is not None:
+            self._beat_thread.join(self.leadership.timeout + 1.0)   # it may be inside a renewal
         self.leadership.release()
