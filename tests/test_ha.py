@@ -51,6 +51,8 @@ def test_one_primary_one_hot_standby_with_health_and_metrics(tmp_path, pg_url):
             m = (await code(b, "/metrics"))[1]
             assert 'acd_ha_role{role="standby"} 1' in m and "acd_ha_epoch 0" in m
             assert 'acd_ha_role{role="primary"} 1' in (await code(a, "/metrics"))[1]
+            page = (await code(b, "/"))[1]
+            assert "STANDBY NODE b" in page and "STANDBY NODE" not in (await code(a, "/"))[1]
             assert f"acd_ha_epoch {a.ha.epoch}" in (await code(a, "/metrics"))[1]
 
             login = await agi(a.fastagi_port, "agent_login?agent=1001")

@@ -49,6 +49,7 @@ class Leadership:
             if self.epoch is not None:
                 # the session that held the lock is gone: so is the lock
                 self.epoch = None
+                self._close()
                 raise JournalError("the lock connection was lost; this node is no longer primary")
             self._close()
             self._db = connect(self.url, "leader", self.node, timeout=self.timeout)

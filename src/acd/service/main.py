@@ -81,8 +81,15 @@ async def _serve(cfg: ServiceConfig) -> int:
             if not deposed or stop.is_set():
                 break
             rejoining = True
-            # a primary that lost the lead stopped without writing; it comes back as a standby
+            # a primary that lost the lead stopped without writing; it comes back as a standby (after a
+            # pause: a node that cannot serve must not spin on taking the lead and failing)
             logs.event(log, logging.WARNING, "rejoin", "starting again as a standby of the new primary")
+            try:
+                await asyncio.wait_for(stop.wait(), cfg.ha.lease)
+            except asyncio.TimeoutError:
+                pass
+            if stop.is_set():
+                break
             dispatcher = Dispatcher(cfg)
     finally:
         for sig in installed:

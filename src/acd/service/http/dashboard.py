@@ -86,8 +86,15 @@ began (restarts included).</small></p>
 def _alarms(svc: Mapping[str, Any]) -> List[str]:
     """What a supervisor must not miss, worst first."""
     out = []
+    ha = svc.get("ha") or {}
+    if ha.get("role") == "standby":
+        lag = ha.get("lag")
+        out.append(f"STANDBY NODE {ha.get('node')}: this page follows the primary's journal "
+                   f"({'never caught up' if lag is None else f'{lag:.1f} s behind'}); calls are served by the primary")
+    elif ha.get("role") == "deposed":
+        out.append(f"NO LONGER PRIMARY: {ha.get('deposed')}; this node restarts as a standby")
     journal = svc["journal"]
-    if not journal["up"]:
+    if not journal["up"] and ha.get("role", "primary") == "primary":
         out.append(f"JOURNAL DOWN: calls are refused ({journal['error']})")
     ami = svc["ami"]
     if ami["enabled"] and not ami["connected"]:
