@@ -54,9 +54,8 @@ def test_simulate_errors(tmp_path):
                                                 'name = "vip incident"\nqueue = "vipp"'))
     code, out, err = run("simulate", str(bad), "--no-progress")
     assert code == 2 and "call_types[2].queue names an unknown queue 'vipp'" in err
-    with pytest.raises(SystemExit) as e:
-        run("simulate", str(HELPDESK), "--seed", "-4")
-    assert e.value.code == 2
+    code, out, err = run("simulate", str(HELPDESK), "--seed", "-4")
+    assert code == 2 and err.count("\n") == 1 and err.startswith("acd simulate: error: argument --seed")
 
 
 def test_staff_from_rates():
@@ -121,3 +120,145 @@ def test_python_dash_m():
     p = subprocess.run([sys.executable, "-m", "acd", "simulate", str(HELPDESK), "--no-progress"],
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
+
+
+# ---------------------------------------------------------------- one coherent command (issue 16)
+
+SUBCOMMANDS = ("simulate", "staff", "demo", "scenarios", "serve")
+
+
+def test_help_lists_every_subcommand_on_one_line(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run("--help")
+    assert code == 0
+    listed = {}
+    for line in out.splitlines():
+        words = line.split()
+        if line.startswith("    ") and words and words[0] in SUBCOMMANDS:
+            listed[words[0]] = line
+    assert set(listed) == set(SUBCOMMANDS), out
+    lines = out.splitlines()
+    for name, line in listed.items():
+        assert len(line.split()) > 2, line                                  # a help text on the same line
+        nxt = lines[lines.index(line) + 1]
+        assert not (nxt.startswith(" " * 10) and nxt.strip()), f"{name}'s help wraps: {nxt!r}"
+    assert "src/" not in out
+
+
+@pytest.mark.parametrize("argv", [["simulate"], ["staff"], ["demo"], ["scenarios"], ["scenarios", "export"],
+                                  ["scenarios", "list"]])
+def test_every_subcommand_help_ends_with_an_example(argv, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(*argv, "--help")
+    assert code == 0 and err == ""
+    tail = out.rstrip().split("\n\n")[-1].splitlines()
+    assert tail[0] == "example:" and all(l.startswith("  acd ") for l in tail[1:]), out
+    assert "src/acd" not in out and "examples/" not in out
+
+
+def test_scenarios_lists_the_bundled_ones():
+    from importlib import resources
+    code, out, err = run("scenarios")
+    assert code == 0, err
+    names = sorted(f.name[:-5] for f in resources.files("acd").joinpath("data").iterdir()
+                   if f.name.endswith(".toml"))
+    assert names
+    for n in names:
+        line = next(l for l in out.splitlines() if l.split()[:1] == [n])
+        assert len(line.split()) > 3                                        # a one-line description
+    assert "public_agency" in out and "5,000 calls" in out
+
+
+def test_scenarios_export(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("scenarios", "export", "public_agency")
+    assert code == 0, err
+    p = tmp_path / "public_agency.toml"
+    assert p.read_text().startswith("# A public agency's peak day.")
+    code, out, err = run("simulate", str(p), "--scale", "0.02", "--no-progress")
+    assert code == 0, err
+    # refuses to overwrite, then --force
+    p.write_text("edited")
+    code, out, err = run("scenarios", "export", "public_agency")
+    assert code == 2 and err.count("\n") == 1 and "already exists (--force to overwrite)" in err
+    assert p.read_text() == "edited"
+    code, out, err = run("scenarios", "export", "public_agency", "--force")
+    assert code == 0 and p.read_text().startswith("# A public")
+    code, out, err = run("scenarios", "export", "public_agency", str(tmp_path / "mine.toml"))
+    assert code == 0 and (tmp_path / "mine.toml").exists()
+    code, out, err = run("scenarios", "export", "nope")
+    assert code == 2 and "no bundled scenario named 'nope' (bundled: public_agency" in err
+
+
+# ---------------------------------------------------------------- output paths
+
+def _one_line_error(code, err, *words):
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("acd: error: ") and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+
+
+def test_output_paths_are_checked_before_work(tmp_path):
+    missing = tmp_path / "no" / "such" / "rep"
+    _one_line_error(*run("simulate", str(HELPDESK), "--no-progress", "--report", str(missing))[::2],
+                    "does not exist")
+    _one_line_error(*run("scenarios", "export", "public_agency", str(missing / "x.toml"))[::2], "does not exist")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    _one_line_error(*run("simulate", str(HELPDESK), "--no-progress", "--report", str(afile))[::2], "is a file")
+    _one_line_error(*run("scenarios", "export", "public_agency", str(tmp_path))[::2], "is a directory")
+    rep = tmp_path / "rep"
+    assert run("simulate", str(HELPDESK), "--no-progress", "--report", str(rep))[0] == 0
+    _one_line_error(*run("simulate", str(HELPDESK), "--no-progress", "--report", str(rep))[::2],
+                    "already exists (--force to overwrite)")
+    assert run("simulate", str(HELPDESK), "--no-progress", "--report", str(rep), "--force")[0] == 0
+    _one_line_error(*run("demo", "--scale", "0.01", "--no-progress", "--report", str(rep))[::2], "already exists")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
+def test_unwritable_output_paths(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        _one_line_error(*run("simulate", str(HELPDESK), "--no-progress", "--report", str(ro / "rep"))[::2],
+                        "not writable")
+        _one_line_error(*run("scenarios", "export", "public_agency", str(ro / "x.toml"))[::2], "not writable")
+        rep = tmp_path / "rep"
+        rep.mkdir()
+        (rep / "index.html").write_text("old")
+        (rep / "index.html").chmod(0o400)
+        _one_line_error(*run("simulate", str(HELPDESK), "--no-progress", "--report", str(rep), "--force")[::2],
+                        "not writable")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_demo_rewrites_its_default_report(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        code, out, err = run("demo", "--scale", "0.01", "--no-progress")
+        assert code == 0, err
+
+
+# ---------------------------------------------------------------- bounds and memory, checked before work
+
+def test_numeric_bounds_and_memory_estimate(tmp_path):
+    big = tmp_path / "big.toml"
+    big.write_text(HELPDESK.read_text().replace("count = ", "count = 100000000 #", 1))
+    _one_line_error(*run("simulate", str(big), "--no-progress")[::2], "agents", "limit of 100,000")
+    calls = tmp_path / "calls.toml"
+    calls.write_text(HELPDESK.read_text().replace("per_interval = [30,", "per_interval = [3e9,", 1))
+    _one_line_error(*run("simulate", str(calls), "--no-progress")[::2], "expected calls", "limit")
+    code, out, err = run("simulate", str(HELPDESK), "--scale", "1e6")
+    assert code == 2 and err.count("\n") == 1 and "--scale" in err
+    _one_line_error(*run("simulate", str(HELPDESK), "--scale", "100", "--max-memory", "10M", "--no-progress")[::2],
+                    "24,500 expected calls", "more than the 10 MB of --max-memory")
+    _one_line_error(*run("staff", "--rate", "1e9", "--aht", "3000", "--patience", "100")[::2], "erlangs",
+                    "limit of 1,000,000")
+    from acd.sim import load_scenario
+    from acd.sim.simulator import available_memory, estimate_memory
+    assert available_memory() is None or available_memory() > 0
+    sc = load_scenario(HELPDESK)
+    assert 400 * sc.expected_calls < estimate_memory(sc.scaled(100)) / 100 < 10 * 2 ** 20

@@ -1,7 +1,7 @@
 """Discrete-event simulator driving the real :class:`acd.Engine`.
 
-    from acd.sim import load_scenario, simulate
-    sc = load_scenario("src/acd/data/public_agency.toml")
+    from acd.sim import bundled_scenario, load_scenario, simulate
+    sc = bundled_scenario("public_agency")      # or load_scenario("my_day.toml")
     res = simulate(sc, seed=1)
     res.records           # one acd.kpi.CALL_RECORD row per call
     res.summary()         # acd.kpi.summary with the scenario's targets

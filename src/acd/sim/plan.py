@@ -37,6 +37,9 @@ from .scenario import Scenario, _list, _number, _Table, format_clock, parse_cloc
 __all__ = ("Line", "Forecast", "StaffingPlan", "forecast_from_scenario", "forecast_from_args", "load_forecast",
            "staff_forecast", "plan_table", "plan_rows", "demo_staffing")
 
+#: the largest offered load (erlangs: calls per second x handle time) of one line in one interval
+MAX_LOAD = 1_000_000.0
+
 
 @dataclass(frozen=True)
 class Line:
@@ -86,6 +89,13 @@ class Forecast:
             raise InvalidInput(f"service_level must be [fraction, seconds], got {self.service_level!r}")
         object.__setattr__(self, "service_level", (_number("service_level fraction", sl[0], lo=0, hi=1, lo_open=True),
                                                    _number("service_level seconds", sl[1], lo=0)))
+        for ln in self.lines:
+            for k, c in enumerate(ln.calls):
+                load = c / self.interval * ln.aht
+                if load > MAX_LOAD:
+                    raise InvalidInput(f"line {ln.name!r} interval {k}: {c:g} calls of {ln.aht:g} s in "
+                                       f"{self.interval:g} s is {load:,.0f} erlangs, above the limit of "
+                                       f"{MAX_LOAD:,.0f}")
         if self.answer_rate is not None:
             _number("answer_rate", self.answer_rate, lo=0, hi=1)
         if self.max_occupancy is not None:

@@ -17,12 +17,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .._paths import check_output_dir, write_text
+from ..errors import InvalidInput
 from .scenario import format_clock
 from .simulator import SimResult
 from .svg import bar_chart, line_chart
 
 __all__ = ("kpi_table", "interval_table", "headline", "verdict", "comparison_table", "interval_series",
-           "write_report", "render_report")
+           "write_report", "check_report_dir", "render_report")
 
 # ---------------------------------------------------------------- numbers
 
@@ -222,10 +224,25 @@ def render_report(runs: Sequence[Tuple[str, SimResult]], *, title: str = "acd si
 
 
 def write_report(directory: Union[str, Path], runs: Sequence[Tuple[str, SimResult]], *,
-                 title: str = "acd simulation report", plan: Any = None) -> Path:
-    """Write ``directory/index.html`` (created if needed); return its path."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    p = d / "index.html"
-    p.write_text(render_report(runs, title=title, plan=plan), encoding="utf-8")
+                 title: str = "acd simulation report", plan: Any = None, force: bool = True) -> Path:
+    """Write ``directory/index.html`` (``directory`` created if its parent exists); return its path.
+
+    With ``force=False`` an existing ``index.html`` is not overwritten.  A path
+    that cannot be written (missing parent directory, no permission, a file
+    where the directory should be, an existing report without ``force``)
+    raises :class:`acd.errors.InvalidInput` naming it; :func:`check_report_dir`
+    makes the same checks before a run starts.
+    """
+    p = check_report_dir(directory, force=force)
+    text = render_report(runs, title=title, plan=plan)
+    try:
+        p.parent.mkdir(exist_ok=True)
+    except OSError as e:
+        raise InvalidInput(f"cannot create report directory {str(p.parent)!r}: {e.strerror or e}") from None
+    write_text(p, text, what="report")
     return p
+
+
+def check_report_dir(directory: Union[str, Path], *, force: bool = False) -> Path:
+    """The report file ``directory/index.html``, checked writable (see :func:`write_report`); nothing is created."""
+    return check_output_dir(directory, "index.html", force=force, what="report")

@@ -8,7 +8,7 @@ Every field is checked when the scenario is built; a mistake raises
 :class:`acd.errors.InvalidInput` naming the field and the value, e.g.
 ``call_types[2].queue names an unknown queue 'suport'``.
 
-See ``src/acd/data/public_agency.toml`` for a commented example, and
+``acd scenarios export public_agency`` writes a commented example, and
 ``examples/scenarios/small_helpdesk.toml`` for a transfer (``transfer =
 { queue, share, service, priority, requirements }`` in a call type).
 """
@@ -28,8 +28,15 @@ from ..errors import AcdError, InvalidInput
 from ..policy import AGENT_STRATEGIES, Queue, check_name, check_priority, check_requirements, queue_from_dict
 from .dists import Dist, dist_from_spec
 
+#: documented bounds of a scenario (checked before a run starts; see docs/simulator.md)
+MAX_AGENTS = 100_000            # distinct agents, all groups together
+MAX_CALLS = 100_000_000         # expected calls of the day (the sum of the arrivals)
+MAX_INTERVALS = 10_000          # (end - start) / interval
+
 __all__ = ("Scenario", "CallType", "Transfer", "Segment", "AgentGroup", "Pause", "Callback", "Targets",
-           "load_scenario", "scenario_from_dict", "parse_clock", "format_clock", "bundled_scenario")
+           "load_scenario", "scenario_from_dict", "parse_clock", "format_clock", "bundled_scenario",
+           "bundled_scenarios", "bundled_scenario_text", "MAX_AGENTS", "MAX_CALLS",
+           "MAX_INTERVALS")
 
 
 # ------------------------------------------------------------------ small checks
@@ -464,6 +471,15 @@ class Scenario:
             raise InvalidInput(f"targets must be a Targets, got {self.targets!r}")
         if not isinstance(self.description, str):
             raise InvalidInput(f"description must be a str, got {self.description!r}")
+        if n_int > MAX_INTERVALS:
+            raise InvalidInput(f"{n_int:,} intervals (end - start / interval) is above the limit of "
+                               f"{MAX_INTERVALS:,}")
+        n_agents = sum(g.size for g in groups)
+        if n_agents > MAX_AGENTS:
+            raise InvalidInput(f"agents: {n_agents:,} agents in all groups is above the limit of {MAX_AGENTS:,}")
+        calls = float(sum(self.arrivals))
+        if calls > MAX_CALLS:
+            raise InvalidInput(f"arrivals: {calls:,.0f} expected calls is above the limit of {MAX_CALLS:,}")
 
     # ---- derived
     @property
@@ -538,7 +554,10 @@ class Scenario:
         groups = tuple(dataclasses.replace(g, count=n(g.count),
                                            staffing=None if g.staffing is None else tuple(n(x) for x in g.staffing))
                        for g in self.agents)
-        return self.replace(arrivals=tuple(a * f for a in self.arrivals), agents=groups)
+        try:
+            return self.replace(arrivals=tuple(a * f for a in self.arrivals), agents=groups)
+        except InvalidInput as e:
+            raise InvalidInput(f"scale {f:g}: {e}") from None
 
     def with_staffing(self, staffing: Mapping[str, Sequence[int]]) -> "Scenario":
         """Agent groups named in ``staffing`` get that per-interval schedule."""
@@ -694,6 +713,9 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
     if abs(n_int - round(n_int)) > 1e-9:
         raise InvalidInput(f"interval must divide end - start ({end - start:g} s), got {interval!r}")
     n_int = int(round(n_int))
+    if n_int > MAX_INTERVALS:
+        raise InvalidInput(f"{n_int:,} intervals of {interval:g} s between start and end is above the limit of "
+                           f"{MAX_INTERVALS:,}")
     queues = tuple(_queue(i, q) for i, q in enumerate(_list("queues", t.pop("queues"))))
     call_types = tuple(_call_type(i, c) for i, c in enumerate(_list("call_types", t.pop("call_types"))))
     segs_in = t.pop("segments", None)
@@ -731,11 +753,37 @@ def load_scenario(path: Union[str, Path]) -> Scenario:
     return scenario_from_dict(data)
 
 
-def bundled_scenario(name: str = "public_agency") -> Scenario:
-    """A scenario shipped in ``acd/data`` (``public_agency``)."""
+def _bundled_files() -> Dict[str, Any]:
+    """name -> resource of every ``acd/data/*.toml`` (read through importlib.resources: works installed)."""
     from importlib import resources
-    res = resources.files("acd").joinpath("data", f"{name}.toml")
-    if not res.is_file():
-        raise InvalidInput(f"no bundled scenario named {name!r}")
-    data = tomllib.loads(res.read_text(encoding="utf-8"))
+    d = resources.files("acd").joinpath("data")
+    return {f.name[:-5]: f for f in sorted(d.iterdir(), key=lambda f: f.name)
+            if f.name.endswith(".toml") and f.is_file()}
+
+
+def _bundled_file(name: str) -> Any:
+    files = _bundled_files()
+    if not isinstance(name, str) or name not in files:
+        raise InvalidInput(f"no bundled scenario named {name!r} (bundled: {', '.join(files) or 'none'})")
+    return files[name]
+
+
+def bundled_scenarios() -> List[Tuple[str, str]]:
+    """``(name, one-line description)`` of every scenario shipped in ``acd/data``."""
+    out = []
+    for name, f in _bundled_files().items():
+        data = tomllib.loads(f.read_text(encoding="utf-8"))
+        desc = str(data.get("description") or data.get("name") or "").splitlines()
+        out.append((name, desc[0] if desc else ""))
+    return out
+
+
+def bundled_scenario_text(name: str) -> str:
+    """The TOML text (with its comments) of a bundled scenario, to copy and edit."""
+    return _bundled_file(name).read_text(encoding="utf-8")
+
+
+def bundled_scenario(name: str = "public_agency") -> Scenario:
+    """A scenario shipped in ``acd/data`` (see :func:`bundled_scenarios`)."""
+    data = tomllib.loads(bundled_scenario_text(name))
     return scenario_from_dict(data)

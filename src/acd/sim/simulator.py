@@ -59,7 +59,7 @@ from ._loop import Loop
 from .records import call_record_array
 from .scenario import Callback, Scenario
 
-__all__ = ("simulate", "SimResult", "CallbackPolicy", "VirtualHold", "CALLBACK_MODES", "engine_has_callbacks")
+__all__ = ("simulate", "SimResult", "estimate_memory", "check_memory", "available_memory", "CallbackPolicy", "VirtualHold", "CALLBACK_MODES", "engine_has_callbacks")
 
 # call-back decisions, when the compiled core has them (see CALLBACK_MODES)
 _OfferCallback = getattr(_core, "OfferCallback", None)
@@ -224,6 +224,59 @@ def _serves(sc: Scenario, group_index: int) -> List[int]:
     return out
 
 
+# ------------------------------------------------------------------ memory
+
+#: bytes one call costs during a run: its CALL_RECORD row (64), the up-front draws and the loop's state
+BYTES_PER_CALL = 512
+#: bytes one agent costs (engine, loop, agent-interval rows)
+BYTES_PER_AGENT = 4096
+#: fixed overhead of a run (engine, tables) in bytes
+BYTES_BASE = 16 * 2 ** 20
+
+
+def estimate_memory(scenario: Scenario, sample_every: float = 60.0) -> int:
+    """Bytes a run of ``scenario`` needs, roughly: calls x :data:`BYTES_PER_CALL` (expected calls plus six
+    standard deviations, transfer legs included), agents x :data:`BYTES_PER_AGENT`, the waiting-call
+    samples and the per-interval tables."""
+    sc = scenario
+    lam = sc.expected_calls
+    legs = max((ct.transfer.share for ct in sc.call_types if ct.transfer is not None), default=0.0)
+    calls = (lam + 6 * math.sqrt(lam) + 10) * (1 + legs)
+    agents = sum(g.size for g in sc.agents)
+    samples = (sc.end - sc.start) / sample_every + 2
+    nq = len(sc.queues)
+    return int(BYTES_BASE + calls * BYTES_PER_CALL + agents * BYTES_PER_AGENT + samples * (nq + 3) * 8
+               + sc.n_intervals * (nq + 1) * 1024)
+
+
+def available_memory() -> Optional[int]:
+    """``MemAvailable`` of /proc/meminfo in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _mb(n: float) -> str:
+    return f"{n / 2 ** 20:,.0f} MB" if n < 2 ** 30 else f"{n / 2 ** 30:,.1f} GB"
+
+
+def check_memory(scenario: Scenario, max_memory: Optional[int] = None, sample_every: float = 60.0) -> int:
+    """Refuse (:class:`InvalidInput`) a scenario whose :func:`estimate_memory` exceeds ``max_memory``
+    bytes (default: the machine's available memory); return the estimate."""
+    need = estimate_memory(scenario, sample_every)
+    limit, what = (max_memory, "--max-memory") if max_memory is not None else (available_memory(), "available memory")
+    if limit is not None and need > limit:
+        raise InvalidInput(f"scenario {scenario.name!r} ({scenario.expected_calls:,.0f} expected calls, "
+                           f"{sum(g.size for g in scenario.agents):,} agents) needs about {_mb(need)}, more than "
+                           f"the {_mb(limit)} of {what}; use a smaller --scale or fewer calls")
+    return need
+
+
 # ------------------------------------------------------------------ the run
 
 def simulate(scenario: Scenario, seed: Optional[int] = None, *,
@@ -231,7 +284,8 @@ def simulate(scenario: Scenario, seed: Optional[int] = None, *,
              callback_mode: str = "auto",
              progress: Optional[Callable[[float], None]] = None,
              sample_every: float = 60.0,
-             record_agents: bool = True) -> SimResult:
+             record_agents: bool = True,
+             max_memory: Optional[int] = None) -> SimResult:
     """Run ``scenario`` once through a fresh :class:`acd.Engine`; seeded, reproducible.
 
     ``seed`` (default: the scenario's) seeds every random draw and the
@@ -245,7 +299,11 @@ def simulate(scenario: Scenario, seed: Optional[int] = None, *,
     when the compiled core has it.  ``progress``
     is called now and then with the fraction of the scenario's span done.
     ``sample_every`` seconds the number of waiting calls is sampled.
+    Before anything is drawn, :func:`check_memory` refuses a scenario that
+    would not fit in ``max_memory`` bytes (default: the available memory).
     """
+    if isinstance(scenario, Scenario) and isinstance(sample_every, (int, float)) and sample_every > 0:
+        check_memory(scenario, max_memory, sample_every)
     return _run(scenario, seed, callback_policy=callback_policy, callback_mode=callback_mode, progress=progress,
                 sample_every=sample_every, record_agents=record_agents, loop=Loop)
 
