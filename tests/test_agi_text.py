@@ -215,3 +215,12 @@ def test_line_buffer_bounds_a_line_before_it_ends():
     assert ok.next_line() == b"1234\r\n"
     with pytest.raises(InvalidInput, match="max_line must be a positive int, got 0"):
         LineBuffer(0)
+
+
+def test_too_many_route_arguments_says_so():
+    from acd.adapters.asterisk.routes import MAX_ROUTE_ARGS, parse_query
+    from acd.errors import InvalidInput
+    query = "&".join(f"k{i}=v" for i in range(MAX_ROUTE_ARGS + 1))
+    with pytest.raises(InvalidInput, match=f"too many script arguments .*: {MAX_ROUTE_ARGS + 1}, at most "
+                                           f"{MAX_ROUTE_ARGS} allowed"):
+        parse_query(query)

@@ -41,3 +41,9 @@ AGI_SAMPLES = 20
 AGI_BURST_CALLS = 100
 AGI_BURST_SECONDS = 2.0
 AGI_AGENTS = 100
+
+# PostgreSQL journal group commit (appended: the PostgreSQL journal issue): producer threads appending
+# engine commands to a promoted PostgresJournal for JOURNAL_PG_SECONDS after a warm-up
+JOURNAL_PG_PRODUCERS = 16
+JOURNAL_PG_SECONDS = 2.0
+JOURNAL_PG_WARMUP = 0.3

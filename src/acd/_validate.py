@@ -53,8 +53,9 @@ def check_id(field_name: str, ident: object) -> object:
 
 
 def check_reason(reason: object) -> str:
-    if not isinstance(reason, str) or len(reason) > 128:
-        raise InvalidInput(f"reason must be a str of at most 128 characters, got {reason!r}")
+    if not isinstance(reason, str) or len(reason) > 128 or not reason.isprintable():
+        # printable: a reason is shown on dashboards and written to logs and reports
+        raise InvalidInput(f"reason must be a printable str of at most 128 characters, got {reason!r}")
     return reason
 
 

@@ -110,7 +110,7 @@ def parse_query(query: str, max_fields: int = MAX_ROUTE_ARGS) -> list[tuple[str,
         return []
     fields = query.split("&")
     if len(fields) > max_fields:
-        raise InvalidInput(f"malformed query string {short(query)!r}: at most {max_fields} fields allowed")
+        raise InvalidInput(f"too many script arguments in {short(query)!r}: {len(fields)}, at most {max_fields} allowed")
     pairs = []
     for field in fields:
         name, sep, value = field.partition("=")
