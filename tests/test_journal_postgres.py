@@ -231,3 +231,39 @@ def test_postgres_and_sqlite_journals_replay_to_the_same_engine(pg_url, tmp_path
     assert [r for r in again[0].journal.records()] == [r for r in pr.records()]
     for je in again:
         je.close()
+
+
+def test_demote_fails_the_appends_waiting_behind_a_commit(pg_url):
+    """An append queued behind a commit in flight when the node is demoted gets an error (it used
+    to spin for ever holding the journal's lock)."""
+    j, lead = leader(pg_url)
+    gate = threading.Event()
+    real = j._write
+
+    def slow_write(group, epoch):
+        gate.wait(5)
+        real(group, epoch)
+    j._write = slow_write
+    results = {}
+
+    def append(name):
+        try:
+            results[name] = j.append("advance", (1.0,))
+        except JournalError as e:
+            results[name] = e
+    first = threading.Thread(target=append, args=("first",))
+    first.start()
+    time.sleep(0.2)                       # the first commit is in flight
+    second = threading.Thread(target=append, args=("second",))
+    second.start()
+    time.sleep(0.2)                       # the second waits behind it
+    j.demote()
+    gate.set()
+    first.join(5)
+    second.join(5)
+    assert not first.is_alive() and not second.is_alive()
+    assert results["first"] == 1
+    assert isinstance(results["second"], JournalError)
+    j._write = real
+    j.close()
+    lead.release()

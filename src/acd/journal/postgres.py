@@ -19,7 +19,10 @@ log is append-only (updates and deletes of ``commands`` are refused too).
 **Group commit.**  :meth:`PostgresJournal.append` is durable when it returns,
 and safe to call from many threads: appends that arrive while a commit is in
 flight are written together by the next one (one ``INSERT ... unnest`` and
-one commit for the group).  :meth:`batch` groups explicitly, as with SQLite.
+one commit for the group).  Only the appenders of the group just written are
+woken, and one appender of the next group (it writes that one): no thread
+wakes up to find its record not durable yet.  :meth:`batch` groups
+explicitly, as with SQLite.
 
 **Following.**  Each committed insert notifies ``acd_journal_<schema>`` with
 the last seq; a standby listens (:meth:`wait_for_change`) and reads
@@ -153,6 +156,23 @@ def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
+def _text_array(items: List[str]) -> str:
+    """A text[] literal: each element quoted, with ``\\`` and ``"`` escaped.  psycopg adapts a list
+    element by element in Python; one ``str`` parameter is several times cheaper for a group."""
+    return "{" + ",".join(['"' + x.replace("\\", "\\\\").replace('"', '\\"') + '"' for x in items]) + "}"
+
+
+class _Group:
+    """The records buffered for one commit, and the appenders waiting for it."""
+
+    __slots__ = ("ready", "done", "error")
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.ready = threading.Condition(lock)
+        self.done = False
+        self.error: Optional[JournalError] = None
+
+
 def _ddl(s: str) -> str:
     return f"""
 CREATE SCHEMA IF NOT EXISTS {s};
@@ -247,8 +267,7 @@ class PostgresJournal:
         self._buffer: List[Tuple[int, str, str]] = []
         self._in_batch = 0
         self._flushing = False
-        self._failures = 0          # bumps on every failed commit: waiters of that group raise
-        self._last_error: Optional[JournalError] = None
+        self._group = _Group(self._lock)    # the group the buffer fills (written by the next commit)
         self._seq = 0               # last seq appended (primary) or read (follower)
         self._durable = 0
         self._db = connect(url, "writer", self.node, timeout=timeout)
@@ -357,6 +376,7 @@ class PostgresJournal:
         with self._lock:
             self.epoch = None
             self._buffer.clear()
+            self._fail_group(self._group, JournalError(f"journal {self.path!r}: this node was demoted"))
 
     def head(self) -> int:
         """The last durable seq in the database."""
@@ -383,15 +403,22 @@ class PostgresJournal:
             self._buffer.append((seq, op, payload))
             if self._in_batch:
                 return seq
-            failures = self._failures
-            while self._durable < seq:
-                if self._failures != failures:
-                    raise self._last_error or JournalError(f"cannot write journal {self.path!r}")
+            group = self._group
+            while not group.done:
                 if not self._flushing:
-                    self._flush_locked()
+                    self._flush_locked()        # our record is in the buffer: we write the group
                     continue
-                self._wrote.wait()
+                group.ready.wait()              # woken when our group is done, or to write it
+            if group.error is not None:
+                raise group.error
             return seq
+
+    def _fail_group(self, group: _Group, error: JournalError) -> None:
+        if not group.done:
+            group.done, group.error = True, error
+            group.ready.notify_all()
+        if group is self._group:
+            self._group = _Group(self._lock)
 
     def _flush_locked(self) -> None:
         """Write the buffer as one transaction; called with the lock held, releases it meanwhile
@@ -399,6 +426,7 @@ class PostgresJournal:
         if not self._buffer:
             return
         group, self._buffer = self._buffer, []
+        waiters, self._group = self._group, _Group(self._lock)
         epoch = self.epoch
         self._flushing = True
         self._lock.release()
@@ -412,13 +440,17 @@ class PostgresJournal:
             self._flushing = False
         if error is None:
             self._durable = group[-1][0]
+            waiters.done = True
+            waiters.ready.notify_all()
+            if self._buffer:
+                self._group.ready.notify()      # one appender of the next group writes it
         else:
             # nothing of this group is durable, nor anything queued behind it (seqs must not skip)
             self._buffer.clear()
             self._seq = self._durable
-            self._failures += 1
-            self._last_error = error
-        self._wrote.notify_all()
+            self._fail_group(waiters, error)
+            self._fail_group(self._group, error)
+        self._wrote.notify_all()                # batch() and close() waiting for the flush
         if error is not None:
             raise error
 
@@ -428,10 +460,11 @@ class PostgresJournal:
         try:
             # one statement in autocommit: atomic, and one round trip per group
             db = self._conn()
+            # the seqs of a group follow each other: the first one is enough
             with deadline(db, self.timeout):
-                db.execute(f"INSERT INTO {s}.commands (seq, epoch, op, args) "
-                           "SELECT s, %s, o, a FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS g(s, o, a)",
-                           (epoch, [g[0] for g in group], [g[1] for g in group], [g[2] for g in group]))
+                db.execute(f"INSERT INTO {s}.commands (seq, epoch, op, args) SELECT %s::bigint + n - 1, %s, o, a "
+                           "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS g(o, a, n)",
+                           (group[0][0], epoch, _text_array([g[1] for g in group]), _text_array([g[2] for g in group])))
         except psycopg.Error as e:
             raise self._error("write", e) from None
 
