@@ -314,6 +314,7 @@ async def scenario(tmp: Path, pg_url: str, fault: str, seed: int) -> Dict[str, A
         await asyncio.sleep(rng.uniform(0.0, 2.0))
         before = await a.counters()
         b_offset = b.offset()
+        a_offset = a.offset()      # a may step down before b has taken over (its write fails first)
         # the burst alone never costs the primary its lead (its heartbeat does not wait on its loop)
         assert await a.primary() and not await b.primary()
         t_fault = loop.time()
@@ -330,7 +331,6 @@ async def scenario(tmp: Path, pg_url: str, fault: str, seed: int) -> Dict[str, A
         await b.wait_log(('"event": "took_over"',), b_offset)
         back = monotonic(before, await b.counters())
         assert not back, f"counters went back across the take-over: {back}"
-        a_offset = a.offset()
         if fault == "kill":
             assert a.proc is not None
             await a.proc.wait()

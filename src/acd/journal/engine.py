@@ -62,8 +62,12 @@ class JournaledEngine:
 
     def __init__(self, journal: Journal, *, engine_factory: Callable[..., Any] = Engine,
                  observer: Optional[Observer] = None, clock: Callable[[], float] = time.monotonic,
-                 retry_after: float = 0.5, retry_max: float = 10.0, **options: Any) -> None:
+                 retry_after: float = 0.5, retry_max: float = 10.0, fail_stop: bool = False,
+                 **options: Any) -> None:
         self.journal = journal
+        #: a failed write stops the engine instead of rolling it back and retrying (a primary on a
+        #: shared journal: it cannot know whether another node leads now, so it steps down)
+        self.fail_stop = fail_stop
         self._factory = engine_factory
         stored = journal.get_meta("engine_options")
         if stored is None:
@@ -193,9 +197,11 @@ class JournaledEngine:
 
     def _fail(self, exc: JournalError) -> None:
         self.last_error = str(exc)
-        if isinstance(exc, Fenced):
-            # another node writes now: rolling back would replay its records into a node that must stop
-            self.fenced = self._broken = str(exc)
+        if isinstance(exc, Fenced) or self.fail_stop:
+            # another node writes now (or may): rolling back would replay into a node that must stop
+            self._broken = str(exc)
+            if isinstance(exc, Fenced):
+                self.fenced = str(exc)
             self._up = False
             return
         if self._up:

@@ -43,6 +43,7 @@ class Leadership:
         self.url, self.schema, self.node, self.lease, self.timeout = url, schema, node, float(lease), timeout
         self.epoch: Optional[int] = None
         self._db: Any = None
+        self._released = False
 
     def _conn(self) -> Any:
         if self._db is None or self._db.closed or self._db.broken:
@@ -52,7 +53,13 @@ class Leadership:
                 self._close()
                 raise JournalError("the lock connection was lost; this node is no longer primary")
             self._close()
-            self._db = connect(self.url, "leader", self.node, timeout=self.timeout)
+            if self._released:   # a thread still running for a released lead must not reconnect
+                raise JournalError("the lead was released")
+            db = connect(self.url, "leader", self.node, timeout=self.timeout)
+            if self._released:
+                db.close()
+                raise JournalError("the lead was released")
+            self._db = db
             ms = int(self.timeout * 1000)
             self._db.execute(f"SET statement_timeout = {ms}")
         return self._db
@@ -163,13 +170,8 @@ class Leadership:
         return True
 
     def release(self) -> None:
-        """Give the lead up (a clean stop): the next node takes over without waiting for the lease."""
-        if self._db is not None and self.epoch is not None:
-            try:
-                # an old heartbeat lets a standby take over at once, without its lease wait
-                self._db.execute(f"UPDATE {self.schema}.leader SET heartbeat = now() - interval '1 day' "
-                                 "WHERE id = 1 AND epoch = %s", (self.epoch,))
-            except Exception:
-                pass
+        """Give the lead up (a clean stop): closing the lock's session frees the lock, so the next node
+        takes over without waiting for the lease.  The object cannot be used again."""
+        self._released = True
         self.epoch = None
         self._close()

@@ -263,6 +263,7 @@ class PostgresJournal:
         self._wrote = threading.Condition(self._lock)
         self._db: Any = None
         self._listener: Any = None
+        self._closed = False
         self._pending_meta: Dict[str, Any] = {}
         self._buffer: List[Tuple[int, str, str]] = []
         self._in_batch = 0
@@ -335,13 +336,19 @@ class PostgresJournal:
         """The writer connection; re-opened after a failure (a write still carries the epoch, so a
         reconnected node that lost its place is refused by the database)."""
         if self._db is None or self._db.closed or self._db.broken:
+            if self._closed:   # a thread still running for a closed journal must not reconnect
+                raise JournalError(f"journal {self.path!r} is closed")
             if self._db is not None:
                 try:
                     self._db.close()
                 except Exception:
                     pass
             self._db = None
-            self._db = connect(self.url, "writer", self.node, timeout=self.timeout)
+            db = connect(self.url, "writer", self.node, timeout=self.timeout)
+            if self._closed:
+                db.close()
+                raise JournalError(f"journal {self.path!r} is closed")
+            self._db = db
         return self._db
 
     @property
@@ -556,7 +563,13 @@ class PostgresJournal:
         psycopg = _psycopg()
         try:
             if self._listener is None or self._listener.closed or self._listener.broken:
-                self._listener = connect(self.url, "follower", self.node, timeout=self.timeout)
+                if self._closed:
+                    raise JournalError(f"journal {self.path!r} is closed")
+                listener = connect(self.url, "follower", self.node, timeout=self.timeout)
+                if self._closed:
+                    listener.close()
+                    raise JournalError(f"journal {self.path!r} is closed")
+                self._listener = listener
                 self._listener.execute(f"LISTEN {self.channel}")
             # the first notification is enough: the caller then reads every record there is
             for n in self._listener.notifies(timeout=timeout, stop_after=1):
@@ -575,6 +588,7 @@ class PostgresJournal:
         return self.head()
 
     def close(self) -> None:
+        self._closed = True
         with self._lock:
             try:
                 if self._db is not None and self.epoch is not None and self._buffer and not self._flushing:

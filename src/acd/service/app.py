@@ -37,8 +37,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .._core import Assign, DialBack, Exit, Overflow
 from ..adapters.asterisk.ami import AMIClient
-from ..adapters.asterisk.fastagi import FastAGIServer
-from ..errors import AcdError, InvalidInput, InvalidState, Shutdown, UnknownAgent
+from ..adapters.asterisk.fastagi import DropSession, FastAGIServer
+from ..errors import AcdError, InvalidInput, InvalidState, JournalError, Shutdown, UnknownAgent
 from ..journal import Journal
 from .agent_routes import AgentRoutes
 from .agi_routes import LIVE, CallRoutes
@@ -315,14 +315,22 @@ class Dispatcher:
     def _route_handler(self, name: str) -> Callable[..., Any]:
         owner: Any = self.agent_routes if name.startswith("agent_") else self.call_routes
         handler = getattr(owner, name[len("agent_"):] if name.startswith("agent_") else name)
-        if name in _DRAIN_ROUTES:
-            return handler
+        drains = name in _DRAIN_ROUTES
 
         async def guarded(session: Any, args: Dict[str, str]) -> None:
-            if self.state == "stopping":
+            if self.state == "stopping" and not drains:
                 raise Shutdown("the ACD is stopping")
-            await handler(session, args)
+            try:
+                await handler(session, args)
+            except AcdError as exc:
+                if self.ha is not None and isinstance(exc, JournalError) and not self.engine.up:
+                    # this node lost (or may have lost) the lead: no status, so the dialplan retries,
+                    # reaching the new primary, instead of taking the fallback
+                    raise DropSession(f"this node cannot write its journal: {exc}") from None
+                raise
         guarded.__doc__ = handler.__doc__
+        if drains and self.config.journal.url is None:
+            return handler
         return guarded
 
     async def stop(self, timeout: Optional[float] = None) -> None:

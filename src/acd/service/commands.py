@@ -22,7 +22,7 @@ import json
 import logging
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
-from ..errors import AcdError, Fenced, InvalidState
+from ..errors import AcdError, Fenced, InvalidState, JournalError
 from ..journal import Journal, JournaledEngine, SqliteJournal
 from ..policy import Queue
 from .config import ServiceConfig
@@ -74,12 +74,14 @@ class Commands:
         journal: Journal
         if cfg.journal.url is not None:
             from ..journal.postgres import PostgresJournal
-            journal = PostgresJournal(cfg.journal.url, schema=cfg.journal.schema, node=node or None)
+            # no database call of a primary may outlast its lease (a standby may lead by then)
+            journal = PostgresJournal(cfg.journal.url, schema=cfg.journal.schema, node=node or None,
+                                      timeout=min(3.0, cfg.ha.lease))
         else:
             journal = SqliteJournal(cfg.journal.path, sync=cfg.journal.sync)
         try:
             before_replay(journal)
-            je = JournaledEngine(journal, observer=self._observe, **dict(cfg.engine))
+            je = JournaledEngine(journal, observer=self._observe, fail_stop=cfg.journal.shared, **dict(cfg.engine))
             je.load()
         except BaseException:
             journal.close()
@@ -180,7 +182,8 @@ class Commands:
             out = getattr(self.engine, op)(*make_args(self.now()))
         except AcdError as exc:
             self.errors[op] = self.errors.get(op, 0) + 1
-            if isinstance(exc, Fenced) and self.on_fenced is not None:
+            if self.on_fenced is not None and (isinstance(exc, Fenced) or (
+                    isinstance(exc, JournalError) and self.config.journal.shared)):
                 self.on_fenced(str(exc))
             held = self.engine.take_held()   # deadlines that fell due before the refusal
             if held:

@@ -131,9 +131,9 @@ class HANode:
             while self.role == "primary":
                 await asyncio.sleep(self.lease / 8)
                 self._tick = self.app.clock()
-                fenced = getattr(self.app.engine, "fenced", None)
-                if fenced:
-                    self.depose(f"a write was refused: {fenced}")
+                eng = self.app.engine
+                if eng is not None and not eng.up:
+                    self.depose(f"a journal write failed: {eng.last_error}")
                 elif self.app.clock() - self._renewed_at > self.lease:
                     self.depose(f"the heartbeat was not renewed for {self.app.clock() - self._renewed_at:.1f} s"
                                 + (f" ({self.last_error})" if self.last_error else ""))

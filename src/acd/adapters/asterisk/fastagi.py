@@ -86,7 +86,13 @@ from .sessions import (DEFAULT_COMMAND_TIMEOUT, AGISession, RelayAGISession, Str
                        drain_input, read_environment, read_relay_hello, report_error)
 from .wire import MAX_ENV_LINES, MAX_LINE
 
-__all__ = ("FastAGIServer", "Handler", "ServerStats", "DEFAULT_HOST", "DEFAULT_PORT")
+__all__ = ("FastAGIServer", "Handler", "ServerStats", "DEFAULT_HOST", "DEFAULT_PORT", "DropSession")
+
+
+class DropSession(Exception):
+    """Raised by a handler to end the session at once, reporting nothing: the channel's dialplan
+    sees no ACD_STATUS, as after a crash, and retries (a node that lost the lead does this, so
+    that callers try the new primary instead of the fallback)."""
 
 log = logging.getLogger(__name__)
 
@@ -553,6 +559,10 @@ class FastAGIServer:
                 log.info("%s: %s: caller hung up", where, route.script)
                 self.stats.hangups += 1
                 status = "HANGUP"
+            except DropSession as exc:
+                log.warning("%s: %s: session dropped without a status: %s", where, route.script, exc)
+                self.stats._error("DROPPED")
+                status = "DROPPED"
             except AGITimeout as exc:
                 await self._fail(session, where, "TIMEOUT", str(exc))
             except ProtocolError as exc:

@@ -17,7 +17,7 @@ from .server import Request, Response, text
 __all__ = ("TokenGuard", "OPEN_PATHS")
 
 #: paths anyone may GET (health checks)
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/primary", "/standby"})   # health checks of load balancers
 
 
 class TokenGuard:
