@@ -134,7 +134,9 @@ class HANode:
                 eng = self.app.engine
                 if eng is not None and not eng.up:
                     self.depose(f"a journal write failed: {eng.last_error}")
-                elif self.app.clock() - self._renewed_at > self.lease:
+                elif self.app.clock() - self._renewed_at > 2 * self.lease:
+                    # twice the lease: a loaded machine delays the heartbeat thread, and the database
+                    # fences this node's writes anyway once a standby has taken over
                     self.depose(f"the heartbeat was not renewed for {self.app.clock() - self._renewed_at:.1f} s"
                                 + (f" ({self.last_error})" if self.last_error else ""))
         finally:
