@@ -48,7 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 _CI = os.environ.get("ACD_HYPOTHESIS") == "ci"
 SEEDS = range(int(os.environ.get("ACD_HA_SEEDS", "1")))
 CALLS = 1000
-LEASE = 2.0
+LEASE = 3.0
+#: warnings a burst against a loaded fake Asterisk produces in a passing run
+_ROUTINE = {"late_answer", "auto_withdraw"}
 
 
 def write_config(tmp: Path, name: str, agi_port: int, ami_port: int, url: str) -> Path:
@@ -136,6 +138,22 @@ class Node:
                 raise AssertionError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
             await asyncio.sleep(0.05)
         raise AssertionError(f"{self.name}: no {needles} in its log within {timeout} s")
+
+    def notable(self, last: int = 25) -> str:
+        """The last warnings and errors of this node's log, one line each."""
+        lines = []
+        for line in (self.log.read_text(errors="replace").splitlines() if self.log.exists() else []):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                lines.append(line[:300])     # a traceback or a crash: keep it
+                continue
+            if rec.get("level") in ("warning", "error", "critical") and rec.get("event") not in _ROUTINE \
+                    and rec.get("logger") != "acd.adapters.asterisk.fastagi":
+                lines.append(f"{rec.get('ts', '')[11:23]} {rec.get('level')} {rec.get('event', '')}: "
+                             f"{str(rec.get('msg', ''))[:300]}")
+        return f"--- {self.name}: last {min(last, len(lines))} of {len(lines)} warnings/errors ---\n" + \
+            "\n".join(lines[-last:])
 
     def offset(self) -> int:
         return self.log.stat().st_size if self.log.exists() else 0
@@ -248,6 +266,10 @@ def journal_facts(url: str) -> Dict[str, Any]:
     from acd.journal.postgres import PostgresJournal
     import collections
     ends: collections.Counter = collections.Counter()
+    # a call withdrawn (its dialplan came back too late) may enter again under the same id: every
+    # entry must end exactly once
+    entries: collections.Counter = collections.Counter()
+    alive: set = set()
     how: Dict[Any, str] = {}
     entered: set = set()
     logged: Dict[str, bool] = {}
@@ -255,6 +277,9 @@ def journal_facts(url: str) -> Dict[str, Any]:
     def observe(seq: int, op: str, args: tuple, decisions: list) -> None:
         if op in ("enqueue", "schedule_callback"):
             entered.add(args[0])
+            if args[0] not in alive:
+                entries[args[0]] += 1
+                alive.add(args[0])
         if op == "login":
             logged[args[0]] = True
         if op == "logout":
@@ -262,16 +287,18 @@ def journal_facts(url: str) -> Dict[str, Any]:
         if op in ("complete", "abandon", "withdraw"):
             ends[args[0]] += 1
             how[args[0]] = op
+            alive.discard(args[0])
         for d in decisions:
             if isinstance(d, Exit):
                 ends[d.call] += 1
                 how[d.call] = f"exit:{d.reason}"
+                alive.discard(d.call)
     j = PostgresJournal(url, node="audit")
     je = JournaledEngine(j, observer=observe)
     je.load()
     epochs = j.epochs()
     je.close()
-    return {"ends": ends, "how": how, "entered": entered, "logged": logged, "epochs": epochs}
+    return {"ends": ends, "entries": entries, "how": how, "entered": entered, "logged": logged, "epochs": epochs}
 
 
 async def scenario(tmp: Path, pg_url: str, fault: str, seed: int) -> Dict[str, Any]:
@@ -287,84 +314,10 @@ async def scenario(tmp: Path, pg_url: str, fault: str, seed: int) -> Dict[str, A
     report: Dict[str, Any] = {"fault": fault, "seed": seed}
     loop = asyncio.get_running_loop()
     try:
-        await a.start()
-        await a.wait_log(('"event": "started"',))
-        await b.start()
-        assert await a.primary() and not await b.primary()
-        for i in range(AGENTS):
-            v = await pbx.agi(Channel(f"login-{i}", f"PJSIP/a{i}-login", f"a{i}", "acd-agents"),
-                              f"agent_login?agent=a{i}")
-            assert v is not None and v.get("ACD_STATUS") == "OK", v
-        t0 = loop.time()
-        arrivals = sorted(rng.uniform(0, 4.0) for _ in range(CALLS))
-        acked: set = set()
-
-        async def one(i: int, at: float) -> None:
-            await asyncio.sleep(max(0.0, t0 + at - loop.time()))
-            patience = rng.uniform(0.3, 3.0) if rng.random() < 0.3 else 60.0
-            uid = f"1733000000.{i}"
-            out = await pbx.caller(uid, f"06{i:08d}", patience=patience, press="1" if rng.random() < 0.6 else "")
-            if out in ("talked", "callback") or out.startswith("dial:"):
-                acked.add(uid)
-        callers = [pbx.spawn(one(i, at)) for i, at in enumerate(arrivals)]
-        end = loop.time() + 20
-        while len(pbx.accepted) < 10 and loop.time() < end:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(rng.uniform(0.0, 2.0))
-        before = await a.counters()
-        b_offset = b.offset()
-        a_offset = a.offset()      # a may step down before b has taken over (its write fails first)
-        # the burst alone never costs the primary its lead (its heartbeat does not wait on its loop)
-        assert await a.primary() and not await b.primary()
-        t_fault = loop.time()
-        if fault == "kill":
-            a.signal(signal.SIGKILL)
-        elif fault == "stop":
-            a.signal(signal.SIGSTOP)
-        else:
-            proxy.cut()
-        while not await b.answers_fastagi():
-            assert loop.time() - t_fault < 30, "the standby did not take over"
-            await asyncio.sleep(0.01)
-        report["takeover_s"] = loop.time() - t_fault
-        await b.wait_log(('"event": "took_over"',), b_offset)
-        back = monotonic(before, await b.counters())
-        assert not back, f"counters went back across the take-over: {back}"
-        if fault == "kill":
-            assert a.proc is not None
-            await a.proc.wait()
-            await a.start()                       # back as a standby of b
-        elif fault == "stop":
-            await asyncio.sleep(0.5)
-            a.signal(signal.SIGCONT)
-            await a.wait_log(('"event": "deposed"',), a_offset, 15)
-            await a.wait_log(('"event": "standby"',), a_offset, 30)
-        else:
-            await a.wait_log(('"event": "deposed"',), a_offset, 15)
-            await asyncio.sleep(0.5)
-            proxy.restore()
-            await a.wait_log(('"event": "standby"',), a_offset, 30)
-        assert await b.primary() and not await a.primary()
-        await asyncio.wait_for(asyncio.gather(*callers), 150)
-        end = loop.time() + 90
-        while True:
-            snap = await b.snapshot()
-            if not snap["calls"] and pbx.idle():
-                break
-            if loop.time() > end:
-                raise AssertionError(f"not settled: calls {snap['calls']}, channels {list(pbx.channels)[:10]}, "
-                                     f"phones {pbx.busy_phones}")
-            await asyncio.sleep(0.2)
-        stuck = {ag: s["state"] for ag, s in snap["agents"].items() if s["state"] in ("busy", "reserved")}
-        assert not stuck, f"agents busy or ringing with no channel: {stuck}"
-        # the standby that is a left behind follows: same engine once caught up
-        await asyncio.sleep(1.0)
-        snap_a = await a.snapshot()
-        assert snap_a["calls"] == snap["calls"] and snap_a["agents"].keys() == snap["agents"].keys()
-        report["snapshot"], report["acked"] = snap, acked
-        assert await b.stop() == 0
-        assert await a.stop() == 0
-        report["logs"] = a.log.read_text() + b.log.read_text()
+        await _run(report, loop, rng, pbx, proxy, a, b, fault)
+    except Exception as e:
+        # CI shows only the failure: say what the nodes said (their warnings and errors)
+        raise AssertionError(f"{type(e).__name__}: {e}\n{a.notable()}\n{b.notable()}") from e
     finally:
         for n in (a, b):
             if n.proc is not None and n.proc.returncode is None:
@@ -376,6 +329,88 @@ async def scenario(tmp: Path, pg_url: str, fault: str, seed: int) -> Dict[str, A
     report["pbx"] = pbx
     report["journal"] = journal_facts(pg_url)
     return report
+
+
+async def _run(report: Dict[str, Any], loop: asyncio.AbstractEventLoop, rng: random.Random, pbx: FakePBX,
+               proxy: Proxy, a: Node, b: Node, fault: str) -> None:
+    await a.start()
+    await a.wait_log(('"event": "started"',))
+    await b.start()
+    assert await a.primary() and not await b.primary()
+    for i in range(AGENTS):
+        v = await pbx.agi(Channel(f"login-{i}", f"PJSIP/a{i}-login", f"a{i}", "acd-agents"),
+                          f"agent_login?agent=a{i}")
+        assert v is not None and v.get("ACD_STATUS") == "OK", v
+    t0 = loop.time()
+    arrivals = sorted(rng.uniform(0, 4.0) for _ in range(CALLS))
+    acked: set = set()
+
+    async def one(i: int, at: float) -> None:
+        await asyncio.sleep(max(0.0, t0 + at - loop.time()))
+        patience = rng.uniform(0.3, 3.0) if rng.random() < 0.3 else 60.0
+        uid = f"1733000000.{i}"
+        out = await pbx.caller(uid, f"06{i:08d}", patience=patience, press="1" if rng.random() < 0.6 else "")
+        if out in ("talked", "callback") or out.startswith("dial:"):
+            acked.add(uid)
+    callers = [pbx.spawn(one(i, at)) for i, at in enumerate(arrivals)]
+    end = loop.time() + 20
+    while len(pbx.accepted) < 10 and loop.time() < end:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(rng.uniform(0.0, 2.0))
+    before = await a.counters()
+    b_offset = b.offset()
+    a_offset = a.offset()      # a may step down before b has taken over (its write fails first)
+    # the burst alone never costs the primary its lead (its heartbeat does not wait on its loop)
+    assert await a.primary() and not await b.primary()
+    t_fault = loop.time()
+    if fault == "kill":
+        a.signal(signal.SIGKILL)
+    elif fault == "stop":
+        a.signal(signal.SIGSTOP)
+    else:
+        proxy.cut()
+    while not await b.answers_fastagi():
+        assert loop.time() - t_fault < 30, "the standby did not take over"
+        await asyncio.sleep(0.01)
+    report["takeover_s"] = loop.time() - t_fault
+    await b.wait_log(('"event": "took_over"',), b_offset)
+    back = monotonic(before, await b.counters())
+    assert not back, f"counters went back across the take-over: {back}"
+    if fault == "kill":
+        assert a.proc is not None
+        await a.proc.wait()
+        await a.start()                       # back as a standby of b
+    elif fault == "stop":
+        await asyncio.sleep(0.5)
+        a.signal(signal.SIGCONT)
+        await a.wait_log(('"event": "deposed"',), a_offset, 15)
+        await a.wait_log(('"event": "standby"',), a_offset, 30)
+    else:
+        await a.wait_log(('"event": "deposed"',), a_offset, 15)
+        await asyncio.sleep(0.5)
+        proxy.restore()
+        await a.wait_log(('"event": "standby"',), a_offset, 30)
+    assert await b.primary() and not await a.primary()
+    await asyncio.wait_for(asyncio.gather(*callers), 150)
+    end = loop.time() + 90
+    while True:
+        snap = await b.snapshot()
+        if not snap["calls"] and pbx.idle():
+            break
+        if loop.time() > end:
+            raise AssertionError(f"not settled: calls {snap['calls']}, channels {list(pbx.channels)[:10]}, "
+                                 f"phones {pbx.busy_phones}")
+        await asyncio.sleep(0.2)
+    stuck = {ag: s["state"] for ag, s in snap["agents"].items() if s["state"] in ("busy", "reserved")}
+    assert not stuck, f"agents busy or ringing with no channel: {stuck}"
+    # the standby that is a left behind follows: same engine once caught up
+    await asyncio.sleep(1.0)
+    snap_a = await a.snapshot()
+    assert snap_a["calls"] == snap["calls"] and snap_a["agents"].keys() == snap["agents"].keys()
+    report["snapshot"], report["acked"] = snap, acked
+    assert await b.stop() == 0
+    assert await a.stop() == 0
+    report["logs"] = a.log.read_text() + b.log.read_text()
 
 
 @pytest.mark.slow
@@ -397,8 +432,9 @@ def test_primary_fails_mid_burst_standby_takes_over(tmp_path, pg_url, fault, see
     assert all(facts["logged"].get(f"a{i}") for i in range(AGENTS)), "an agent's log-in was lost"
     assert all(s["state"] != "logged_out" for s in report["snapshot"]["agents"].values())
     # nothing repeated
-    twice = {c: n for c, n in facts["ends"].items() if n != 1}
-    assert not twice, f"calls ended more than once: {dict(list(twice.items())[:10])}"
+    twice = {c: (n, facts["entries"][c]) for c, n in facts["ends"].items() if n != facts["entries"][c]}
+    assert not twice, f"calls ended more (or less) often than they entered (ends, entries): " \
+                      f"{dict(list(twice.items())[:10])}"
     assert facts["entered"] == set(facts["ends"]), f"never ended: {sorted(facts['entered'] - set(facts['ends']))[:10]}"
     dialled_twice = {c: n for c, n in pbx.customer_dials.items() if n > 1}
     assert not dialled_twice, f"customers dialled twice: {dialled_twice}"

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from ..errors import JournalError
-from .postgres import LOCK_CLASS_LEADER, _first_line, _psycopg, connect, deadline, redact_url
+from .postgres import LOCK_CLASS_LEADER, _first_line, _psycopg, connect, deadline, redact_url, shut_down
 
 __all__ = ("Leadership",)
 
@@ -60,7 +60,7 @@ class Leadership:
                 db.close()
                 raise JournalError("the lead was released")
             self._db = db
-            ms = int(self.timeout * 1000)
+            ms = int(max(self.timeout, 2 * self.lease) * 1000)
             self._db.execute(f"SET statement_timeout = {ms}")
         return self._db
 
@@ -154,7 +154,9 @@ class Leadership:
         psycopg = _psycopg()
         try:
             db = self._conn()
-            with deadline(db, min(self.timeout, self.lease)):
+            # up to twice the lease, as the primary's own check: a slow commit (a loaded disk) is no
+            # reason to drop the lock's session, and a standby evicts a stalled holder anyway
+            with deadline(db, 2 * self.lease):
                 row = db.execute(
                     f"UPDATE {self.schema}.leader SET heartbeat = now() WHERE id = 1 AND epoch = %s "
                     "AND lock_pid = pg_backend_pid() RETURNING epoch", (self.epoch,)).fetchone()
@@ -168,6 +170,16 @@ class Leadership:
             self.epoch = None
             return False
         return True
+
+    def interrupt(self) -> None:
+        """Make a renewal blocked in another thread fail now (before :meth:`release`)."""
+        db = self._db
+        try:
+            fd = int(db.pgconn.socket) if db is not None and not db.closed else -1
+        except Exception:
+            return
+        if fd >= 0:
+            shut_down(fd)
 
     def release(self) -> None:
         """Give the lead up (a clean stop): closing the lock's session frees the lock, so the next node

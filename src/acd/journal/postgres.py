@@ -95,6 +95,19 @@ def connect(url: str, role: str, node: str, *, timeout: float = 3.0) -> Any:
         raise JournalError(f"cannot connect to journal database {redact_url(url)!r}: {_first_line(e)}") from None
 
 
+def shut_down(fd: int) -> None:
+    """Make any call blocked on this connection's socket fail now, as a lost connection would
+    (the connection object itself stays valid, to be closed by its owner)."""
+    try:
+        s = socket.socket(fileno=os.dup(fd))
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        finally:
+            s.close()
+    except OSError:
+        pass
+
+
 class _Deadlines:
     """A hard client-side time limit on database calls.
 
@@ -138,14 +151,7 @@ class _Deadlines:
             with self._lock:   # under the lock: the call cannot return and free its fd meanwhile
                 for key in [k for k, (d, _) in self._active.items() if d <= now]:
                     _, fd = self._active.pop(key)
-                    try:
-                        s = socket.socket(fileno=os.dup(fd))
-                        try:
-                            s.shutdown(socket.SHUT_RDWR)
-                        finally:
-                            s.close()
-                    except OSError:
-                        pass
+                    shut_down(fd)
 
 
 #: every database call of the journal and of the leadership runs under a deadline

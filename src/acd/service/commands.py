@@ -74,9 +74,11 @@ class Commands:
         journal: Journal
         if cfg.journal.url is not None:
             from ..journal.postgres import PostgresJournal
-            # no database call of a primary may outlast its lease (a standby may lead by then)
+            # a write blocked past twice the lease (a cut network) fails, and the primary steps down,
+            # as it does when its heartbeat is that late; a shorter bound made a slow commit on a
+            # loaded disk depose a healthy primary (fencing, not this bound, keeps the log safe)
             journal = PostgresJournal(cfg.journal.url, schema=cfg.journal.schema, node=node or None,
-                                      timeout=min(3.0, cfg.ha.lease))
+                                      timeout=2 * cfg.ha.lease)
         else:
             journal = SqliteJournal(cfg.journal.path, sync=cfg.journal.sync)
         try:

@@ -12,8 +12,11 @@ its own, so that a burst of calls keeping the event loop busy does not let
 the lease run out (the thread stops renewing if the loop itself stops
 running for ``max(10 s, 5 leases)``).  It steps down
 -- stops serving at once, without draining, because it may no longer write --
-when the heartbeat finds another epoch, when a write is refused as fenced, or
-when it could not renew for ``lease`` seconds (a standby may be taking over).
+when the heartbeat finds another epoch, when a write fails or is refused as
+fenced, or when it could not renew for twice ``lease`` (a standby may have
+taken over after one lease; a loaded machine or disk delays a renewal by a
+second or two without anything being wrong, and fencing keeps the log safe
+in the meantime).
 ``acd serve`` then starts again as a standby of the new primary.
 """
 
@@ -181,6 +184,10 @@ class HANode:
 
     def close(self) -> None:
         self._stop_beat.set()
-        if self._beat_thread is not None:
-            self._beat_thread.join(self.leadership.timeout + 1.0)   # it may be inside a renewal
+        beat = self._beat_thread
+        if beat is not None and beat.is_alive():
+            # it may be inside a renewal (a cut network, a stalled database): end that call first, so
+            # that the lock's connection is not closed under it and a deposed node rejoins at once
+            self.leadership.interrupt()
+            beat.join(2.0)
         self.leadership.release()
