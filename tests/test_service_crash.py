@@ -161,21 +161,29 @@ def monotonic(before: Dict[str, float], after: Dict[str, float]) -> List[str]:
 
 
 def journal_ends(path: Path) -> Tuple[collections.Counter, set, Dict[Any, str]]:
-    """Per call: how many times it ended; the calls ever enqueued; how each ended last."""
+    """Per call: how many times it ended, less its re-entries; the calls ever enqueued; how each ended last."""
     ends: collections.Counter = collections.Counter()
     how: Dict[Any, str] = {}
     entered: set = set()
+    alive: set = set()
 
     def observe(seq: int, op: str, args: tuple, decisions: list) -> None:
         if op in ("enqueue", "schedule_callback"):
+            if args[0] in entered and args[0] not in alive:
+                # withdrawn (its dialplan came back too late), it entered again under its id: that
+                # entry ends once more
+                ends[args[0]] -= 1
             entered.add(args[0])
+            alive.add(args[0])
         if op in ("complete", "abandon", "withdraw"):
             ends[args[0]] += 1
             how[args[0]] = op
+            alive.discard(args[0])
         for d in decisions:
             if isinstance(d, Exit):
                 ends[d.call] += 1
                 how[d.call] = f"exit:{d.reason}"
+                alive.discard(d.call)
 
     JournaledEngine.open(str(path), observer=observe).close()
     return ends, entered, how
