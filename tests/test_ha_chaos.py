@@ -40,7 +40,7 @@ import pytest
 from acd._core import Exit
 from acd.journal import JournaledEngine
 from fakes.pbx import Channel, FakePBX, PhoneBehaviour
-from test_service_crash import AGENTS, free_port, monotonic
+from test_service_crash import AGENTS, CallEnds, free_port, monotonic, settled
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -264,41 +264,13 @@ class Proxy:
 
 def journal_facts(url: str) -> Dict[str, Any]:
     from acd.journal.postgres import PostgresJournal
-    import collections
-    ends: collections.Counter = collections.Counter()
-    # a call withdrawn (its dialplan came back too late) may enter again under the same id: every
-    # entry must end exactly once
-    entries: collections.Counter = collections.Counter()
-    alive: set = set()
-    how: Dict[Any, str] = {}
-    entered: set = set()
-    logged: Dict[str, bool] = {}
-
-    def observe(seq: int, op: str, args: tuple, decisions: list) -> None:
-        if op in ("enqueue", "schedule_callback"):
-            entered.add(args[0])
-            if args[0] not in alive:
-                entries[args[0]] += 1
-                alive.add(args[0])
-        if op == "login":
-            logged[args[0]] = True
-        if op == "logout":
-            logged[args[0]] = False
-        if op in ("complete", "abandon", "withdraw"):
-            ends[args[0]] += 1
-            how[args[0]] = op
-            alive.discard(args[0])
-        for d in decisions:
-            if isinstance(d, Exit):
-                ends[d.call] += 1
-                how[d.call] = f"exit:{d.reason}"
-                alive.discard(d.call)
+    ends = CallEnds()
     j = PostgresJournal(url, node="audit")
-    je = JournaledEngine(j, observer=observe)
+    je = JournaledEngine(j, observer=ends)
     je.load()
     epochs = j.epochs()
     je.close()
-    return {"ends": ends, "entries": entries, "how": how, "entered": entered, "logged": logged, "epochs": epochs}
+    return {"ends": ends, "epochs": epochs}
 
 
 async def scenario(tmp: Path, pg_url: str, fault: str, seed: int) -> Dict[str, Any]:
@@ -392,17 +364,7 @@ async def _run(report: Dict[str, Any], loop: asyncio.AbstractEventLoop, rng: ran
         await a.wait_log(('"event": "standby"',), a_offset, 30)
     assert await b.primary() and not await a.primary()
     await asyncio.wait_for(asyncio.gather(*callers), 150)
-    end = loop.time() + 90
-    while True:
-        snap = await b.snapshot()
-        if not snap["calls"] and pbx.idle():
-            break
-        if loop.time() > end:
-            raise AssertionError(f"not settled: calls {snap['calls']}, channels {list(pbx.channels)[:10]}, "
-                                 f"phones {pbx.busy_phones}")
-        await asyncio.sleep(0.2)
-    stuck = {ag: s["state"] for ag, s in snap["agents"].items() if s["state"] in ("busy", "reserved")}
-    assert not stuck, f"agents busy or ringing with no channel: {stuck}"
+    snap = await settled(b, pbx)
     # the standby that is a left behind follows: same engine once caught up
     await asyncio.sleep(1.0)
     snap_a = await a.snapshot()
@@ -419,28 +381,26 @@ async def _run(report: Dict[str, Any], loop: asyncio.AbstractEventLoop, rng: ran
 def test_primary_fails_mid_burst_standby_takes_over(tmp_path, pg_url, fault, seed):
     report = asyncio.run(asyncio.wait_for(scenario(tmp_path, pg_url, fault, seed), 400))
     pbx: FakePBX = report["pbx"]
-    facts = report["journal"]
+    facts: CallEnds = report["journal"]["ends"]
+    epochs = report["journal"]["epochs"]
     print(f"{fault} seed {seed}: standby answered FastAGI {report['takeover_s']:.3f} s after the fault; "
-          f"epochs {facts['epochs']}")
+          f"epochs {epochs}")
     # at most one writer at any instant: epochs only go up along the log
-    runs = [e for e, _, _ in facts["epochs"]]
-    assert runs == sorted(runs) and len(runs) == len(set(runs)) and len(runs) >= 2, facts["epochs"]
+    runs = [e for e, _, _ in epochs]
+    assert runs == sorted(runs) and len(runs) == len(set(runs)) and len(runs) >= 2, epochs
     # nothing acknowledged lost
-    lost = report["acked"] - facts["entered"]
+    lost = report["acked"] - facts.entered
     assert not lost, f"acknowledged calls missing from the journal: {sorted(lost)[:10]}"
-    assert pbx.accepted <= facts["entered"]
-    assert all(facts["logged"].get(f"a{i}") for i in range(AGENTS)), "an agent's log-in was lost"
+    assert pbx.accepted <= facts.entered
+    assert all(facts.logged.get(f"a{i}") for i in range(AGENTS)), "an agent's log-in was lost"
     assert all(s["state"] != "logged_out" for s in report["snapshot"]["agents"].values())
-    # nothing repeated
-    twice = {c: (n, facts["entries"][c]) for c, n in facts["ends"].items() if n != facts["entries"][c]}
-    assert not twice, f"calls ended more (or less) often than they entered (ends, entries): " \
-                      f"{dict(list(twice.items())[:10])}"
-    assert facts["entered"] == set(facts["ends"]), f"never ended: {sorted(facts['entered'] - set(facts['ends']))[:10]}"
+    # nothing repeated, nothing left open
+    facts.check()
     dialled_twice = {c: n for c, n in pbx.customer_dials.items() if n > 1}
     assert not dialled_twice, f"customers dialled twice: {dialled_twice}"
     for call in pbx.accepted:
-        assert pbx.customer_dials[call] == 1 or facts["how"].get(call) == "exit:callback_failed", \
-            (call, pbx.customer_dials[call], facts["how"].get(call))
+        assert pbx.customer_dials[call] == 1 or facts.how.get(call) == "exit:callback_failed", \
+            (call, pbx.customer_dials[call], facts.how.get(call))
     cb = report["snapshot"]["queues"]["support"]["callbacks"]
     assert cb["dialled"] == cb["reached"] + cb["failed"], cb
     tracebacks = [line for line in report["logs"].splitlines() if '"exc":' in line]

@@ -29,7 +29,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -160,33 +160,65 @@ def monotonic(before: Dict[str, float], after: Dict[str, float]) -> List[str]:
             if not k.startswith(local) and after.get(k, -1) < v]
 
 
-def journal_ends(path: Path) -> Tuple[collections.Counter, set, Dict[Any, str]]:
-    """Per call: how many times it ended, less its re-entries; the calls ever enqueued; how each ended last."""
-    ends: collections.Counter = collections.Counter()
-    how: Dict[Any, str] = {}
-    entered: set = set()
-    alive: set = set()
+class CallEnds:
+    """A journal observer: per call, how many times it ended less how many times it entered (0 when
+    every entry ended exactly once: a call withdrawn because its dialplan came back too late may
+    enter again under its id); the calls ever enqueued; how each ended last; agents logged in."""
 
-    def observe(seq: int, op: str, args: tuple, decisions: list) -> None:
-        if op in ("enqueue", "schedule_callback"):
-            if args[0] in entered and args[0] not in alive:
-                # withdrawn (its dialplan came back too late), it entered again under its id: that
-                # entry ends once more
-                ends[args[0]] -= 1
-            entered.add(args[0])
-            alive.add(args[0])
+    def __init__(self) -> None:
+        self.ends: collections.Counter = collections.Counter()
+        self.entered: set = set()
+        self.how: Dict[Any, str] = {}
+        self.logged: Dict[str, bool] = {}
+        self._alive: set = set()
+
+    def __call__(self, seq: int, op: str, args: tuple, decisions: list) -> None:
+        if op in ("enqueue", "schedule_callback") and args[0] not in self._alive:
+            self.ends[args[0]] -= 1
+            self.entered.add(args[0])
+            self._alive.add(args[0])
+        if op in ("login", "logout"):
+            self.logged[args[0]] = op == "login"
         if op in ("complete", "abandon", "withdraw"):
-            ends[args[0]] += 1
-            how[args[0]] = op
-            alive.discard(args[0])
+            self._end(args[0], op)
         for d in decisions:
             if isinstance(d, Exit):
-                ends[d.call] += 1
-                how[d.call] = f"exit:{d.reason}"
-                alive.discard(d.call)
+                self._end(d.call, f"exit:{d.reason}")
 
-    JournaledEngine.open(str(path), observer=observe).close()
-    return ends, entered, how
+    def _end(self, call: Any, how: str) -> None:
+        self.ends[call] += 1
+        self.how[call] = how
+        self._alive.discard(call)
+
+    def check(self) -> None:
+        twice = {c: n for c, n in self.ends.items() if n > 0}
+        assert not twice, f"calls ended more often than they entered (by): {dict(list(twice.items())[:10])}"
+        never = sorted(c for c, n in self.ends.items() if n < 0)
+        assert not never, f"calls never ended: {never[:10]}"
+
+
+async def settled(node: Any, pbx: FakePBX, timeout: float = 90.0) -> Dict[str, Any]:
+    """Wait until the node holds no call and Asterisk no channel; its snapshot then, with no agent
+    left busy or ringing."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        snap = await node.snapshot()
+        if not snap["calls"] and pbx.idle():
+            break
+        if loop.time() > end:
+            raise AssertionError(f"not settled: calls {snap['calls']}, channels {list(pbx.channels)[:10]}, "
+                                 f"phones {pbx.busy_phones}")
+        await asyncio.sleep(0.2)
+    stuck = {a: s["state"] for a, s in snap["agents"].items() if s["state"] in ("busy", "reserved")}
+    assert not stuck, f"agents busy or ringing with no channel: {stuck}"
+    return snap
+
+
+def journal_ends(path: Path) -> CallEnds:
+    ends = CallEnds()
+    JournaledEngine.open(str(path), observer=ends).close()
+    return ends
 
 
 async def scenario(tmp: Path, seed: int) -> Dict[str, Any]:
@@ -234,18 +266,7 @@ async def scenario(tmp: Path, seed: int) -> Dict[str, Any]:
             assert not back, f"counters went back after {how}: {back}"
             report["faults"].append(how)
         await asyncio.wait_for(asyncio.gather(*callers), 120)
-        end = loop.time() + 90
-        while True:
-            snap = await svc.snapshot()
-            if not snap["calls"] and pbx.idle():
-                break
-            if loop.time() > end:
-                raise AssertionError(f"not settled: calls {snap['calls']}, channels {list(pbx.channels)[:10]}, "
-                                     f"phones {pbx.busy_phones}")
-            await asyncio.sleep(0.2)
-        stuck = {a: s["state"] for a, s in snap["agents"].items() if s["state"] in ("busy", "reserved")}
-        assert not stuck, f"agents busy or ringing with no channel: {stuck}"
-        report["snapshot"] = snap
+        report["snapshot"] = snap = await settled(svc, pbx)
         report["counters"] = await svc.counters()
         assert await svc.stop("term") == 0
         report["log"] = (tmp / "acd.log").read_text()
@@ -264,10 +285,9 @@ async def scenario(tmp: Path, seed: int) -> Dict[str, Any]:
 def test_kill_or_stop_mid_burst_then_restart(tmp_path, seed):
     report = asyncio.run(asyncio.wait_for(scenario(tmp_path, seed), 400))
     pbx: FakePBX = report["pbx"]
-    ends, entered, how = report["journal"]
-    twice = {c: n for c, n in ends.items() if n != 1}
-    assert not twice, f"calls ended more than once: {dict(list(twice.items())[:10])}"
-    assert entered == set(ends), f"calls never ended: {sorted(entered - set(ends))[:10]}"
+    facts: CallEnds = report["journal"]
+    facts.check()
+    entered, how = facts.entered, facts.how
     dialled_twice = {c: n for c, n in pbx.customer_dials.items() if n > 1}
     assert not dialled_twice, f"customers dialled twice: {dialled_twice}"
     for call in pbx.accepted:

@@ -162,6 +162,8 @@ class HANode:
             try:
                 still = self.leadership.renew()
             except JournalError as exc:
+                if self._stop_beat.is_set():
+                    return     # the node is stopping (close() may have interrupted this renewal)
                 self.last_error = str(exc)
                 if not self.leadership.held:
                     self._tell(loop, f"the lead was lost ({exc})")
