@@ -4,9 +4,10 @@ Used by ``bench/agi_script.py`` (the report) and ``bench_agi.py`` (asv).  The
 fake plays what ``examples/asterisk/extensions.conf`` makes Asterisk do, with
 either transport:
 
-* ``classic``: every ``AGI()`` step starts the installed ``acd-agi`` script
-  (the real one, found next to this Python) with the AGI environment on its
-  stdin, as res_agi does; a hang-up of the channel while it runs is a SIGHUP;
+* ``classic``: every ``AGI()`` step starts a classic AGI program -- the
+  installed ``acd-agi`` script (the real one, found next to this Python) or the
+  compiled relay ``acd-agi-native`` -- with the AGI environment on its stdin,
+  as res_agi does; a hang-up of the channel while it runs is a SIGHUP;
 * ``fastagi``: every step is a TCP connection to the service's FastAGI port;
   a hang-up is a ``HANGUP`` line.
 
@@ -36,6 +37,17 @@ from urllib.parse import urlencode
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 MODES = ("fastagi", "classic")
+
+
+def find_native_relay() -> str:
+    """The compiled relay (``acd-agi-native``) built with this Python's acd."""
+    from acd.adapters.asterisk.script import native_path
+    from acd.errors import InvalidInput
+
+    try:
+        return native_path()
+    except InvalidInput as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def find_agi_script() -> str:

@@ -16,7 +16,7 @@ import sys
 
 import acd
 
-from .agi_harness import Service, classic_sync, fastagi_sync, find_agi_script, handler_delay
+from .agi_harness import Service, classic_sync, fastagi_sync, find_agi_script, find_native_relay, handler_delay
 from .common import AGI_SAMPLES
 
 
@@ -85,3 +85,11 @@ class ClassicAGIEnqueue:
         return statistics.median(handler_delay([self.agi], AGI_SAMPLES)) * 1e3
 
     track_unprotected_start.unit = "ms"
+
+
+class NativeAGIEnqueue(ClassicAGIEnqueue):
+    """The same step through the compiled relay (``acd-agi-native`` linked as ``acd-agi``)."""
+
+    def setup(self):
+        super().setup()
+        self.agi = find_native_relay()

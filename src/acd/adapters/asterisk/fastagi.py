@@ -22,7 +22,8 @@ Routing: the script name is the path of ``agi_request`` (falling back on
 ``agi_network_script``); its query string and any ``key=value`` dialplan
 arguments become ``args`` (see :func:`~acd.adapters.asterisk.routes.parse_route`).
 The same server can listen on a UNIX socket (``unix_path``) for classic AGI
-scripts relaying calls (see the relay protocol in
+programs relaying calls -- the Python script's JSON relay or the compiled
+relay's raw AGI stream, told apart by their first line (see
 :mod:`acd.adapters.asterisk.relay`); handlers cannot tell the difference.
 
 Every session ends with the channel variable ``ACD_STATUS`` set: ``OK`` (set
@@ -40,7 +41,7 @@ its own task.
 Admission, in two phases:
 
 1. *Pre-admission.*  A new connection must deliver its complete environment
-   (FastAGI) or relay hello (UNIX socket) within ``env_timeout`` (2 s; Asterisk
+   (FastAGI, raw relay) or relay hello (JSON relay) within ``env_timeout`` (2 s; Asterisk
    sends it at once), and its route must name a registered script.  Until then
    it holds no session slot, so idle or slow peers cannot lock calls out; it
    counts against ``max_pending`` instead (2048).  A connection arriving when
@@ -52,7 +53,7 @@ Admission, in two phases:
    free (or the server is stopping) it is refused: ``BUSY`` (or ``SHUTDOWN``).
 
 Every error decided before admission is reported in one round trip: the four
-commands (three SET VARIABLE, one VERBOSE; plus ``end`` on the relay) are
+commands (three SET VARIABLE, one VERBOSE; plus the end line on a relay) are
 written at once, the replies skimmed for at most ``error_timeout``, the
 connection closed -- the connection stays counted as pending meanwhile, so
 refusals need no cap of their own and every refused call whose environment
@@ -80,10 +81,10 @@ from acd.errors import AcdError, InvalidInput, ProtocolError
 from .commands import error_code, error_commands
 from .errors import AGITimeout, ChannelHungUp
 from .protocol import AGIProtocol
-from .relay import MAX_RELAY_LINE, command_message, end_message
+from .relay import MAX_RELAY_LINE, RAW_PREAMBLE, command_message, end_message, raw_end_line
 from .routes import Route, parse_route, validate_route
-from .sessions import (DEFAULT_COMMAND_TIMEOUT, AGISession, RelayAGISession, StreamAGISession, close_writer,
-                       drain_input, read_environment, read_relay_hello, report_error)
+from .sessions import (DEFAULT_COMMAND_TIMEOUT, AGISession, RawRelayAGISession, RelayAGISession, StreamAGISession,
+                       close_writer, drain_input, read_environment, read_relay_hello, readline, report_error)
 from .wire import MAX_ENV_LINES, MAX_LINE
 
 __all__ = ("FastAGIServer", "Handler", "ServerStats", "DEFAULT_HOST", "DEFAULT_PORT", "DropSession")
@@ -166,8 +167,11 @@ class _Throttled:
             self._suppressed = 0
 
 
-_Greeting = tuple[str, Route, Handler, Callable[[], StreamAGISession | RelayAGISession]]
-"""What pre-admission yields: where (for logs), route, handler, session factory."""
+# How a connection carries AGI: FastAGI over TCP, the Python script's JSON relay, the compiled raw relay.
+_TCP, _JSON_RELAY, _RAW_RELAY = "tcp", "json relay", "raw relay"
+
+_Greeting = tuple[str, Route, Handler, Callable[[], StreamAGISession | RelayAGISession], str]
+"""What pre-admission yields: where (for logs), route, handler, session factory, transport kind."""
 
 
 class FastAGIServer:
@@ -395,7 +399,7 @@ class FastAGIServer:
     async def _on_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await self._guard(True, reader, writer)
 
-    async def _guard(self, relay: bool, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _guard(self, unix: bool, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Admission control and the last line of defence around one connection.
 
         Pre-admission (bounded by ``max_pending``): read the environment or the
@@ -406,7 +410,7 @@ class FastAGIServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        peer = f"relay {_peer(writer)}" if relay else _peer(writer)
+        peer = f"relay {_peer(writer)}" if unix else _peer(writer)
         self.stats.accepted += 1
         pending = False
         try:
@@ -418,10 +422,10 @@ class FastAGIServer:
                 return
             self._pending += 1
             pending = True
-            call = await (self._greet_relay(reader, writer, peer) if relay else self._greet_tcp(reader, writer, peer))
+            call = await (self._greet_unix(reader, writer, peer) if unix else self._greet_tcp(reader, writer, peer))
             if call is None:
                 return
-            where, route, handler, make_session = call
+            where, route, handler, make_session, kind = call
             if self._stopping or self._active >= self.max_sessions:
                 code, detail = (("SHUTDOWN", "the ACD dispatcher is shutting down") if self._stopping else
                                 ("BUSY", f"too many calls in progress ({self.max_sessions})"))
@@ -429,7 +433,7 @@ class FastAGIServer:
                 self.stats._error(code)
                 self._log_refused("%s: refused (%s): %d sessions in progress (max_sessions=%d)",
                                   where, code, self._active, self.max_sessions)
-                await self._notify(reader, writer, relay, code, detail, replies_within=self.error_timeout)
+                await self._notify(reader, writer, kind, code, detail, replies_within=self.error_timeout)
                 return
             # Admitted: the connection moves from the pending count to a session slot.
             self._pending -= 1
@@ -454,18 +458,20 @@ class FastAGIServer:
             self._tasks.discard(task)
 
     async def _greet_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                         peer: str) -> _Greeting | None:
-        """Pre-admission for FastAGI: the environment and the route, or None once the peer was told why not."""
+                         peer: str, kind: str = _TCP, env_timeout: float | None = None) -> _Greeting | None:
+        """Pre-admission for FastAGI (and the raw relay, which carries the same stream): the
+        environment and the route, or None once the peer was told why not."""
         proto = AGIProtocol(max_line=self.max_line, max_env_lines=self.max_env_lines,
                             max_env_bytes=self.max_env_bytes)
         try:
-            env = await asyncio.wait_for(read_environment(reader, proto), self.env_timeout)
+            env = await asyncio.wait_for(read_environment(reader, proto),
+                                         self.env_timeout if env_timeout is None else env_timeout)
         except asyncio.TimeoutError:
             self.stats._error("TIMEOUT")
             self._log_timeout("%s: no complete AGI environment within %gs; closing", peer, self.env_timeout)
             # A peer that sent no line is no Asterisk (it sends the environment at once): a
             # scanner or a flood.  It still gets the notice, with a shorter wait for replies.
-            await self._notify(reader, writer, False, "TIMEOUT",
+            await self._notify(reader, writer, kind, "TIMEOUT",
                                f"no complete AGI environment within {self.env_timeout:g}s",
                                replies_within=min(self.error_timeout, 1.0 if proto.env_size else 0.25))
             return None
@@ -473,26 +479,32 @@ class FastAGIServer:
             self.stats._error("BAD_REQUEST")
             self._log_rejected("%s: bad AGI environment: %s", peer, exc)
             if not proto.closed:  # the peer is still there to read why
-                await self._notify(reader, writer, False, "BAD_REQUEST", f"bad AGI environment: {exc}",
+                await self._notify(reader, writer, kind, "BAD_REQUEST", f"bad AGI environment: {exc}",
                                    replies_within=min(self.error_timeout, 1.0))
             return None
         where = f"{peer} {env.channel} ({env.uniqueid or '-'})"
         try:
-            route = parse_route(env)
+            route = parse_route(env, classic=kind == _RAW_RELAY)
         except InvalidInput as exc:
-            await self._reject(reader, writer, False, where, "BAD_REQUEST", str(exc))
+            await self._reject(reader, writer, kind, where, "BAD_REQUEST", str(exc))
             return None
-        handler = await self._handler_for(reader, writer, False, where, route)
+        handler = await self._handler_for(reader, writer, kind, where, route)
         if handler is None:
             return None
-        return where, route, handler, lambda: StreamAGISession(reader, writer, proto,
-                                                               command_timeout=self.command_timeout)
+        session = RawRelayAGISession if kind == _RAW_RELAY else StreamAGISession
+        return where, route, handler, lambda: session(reader, writer, proto, command_timeout=self.command_timeout), kind
 
-    async def _greet_relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                           peer: str) -> _Greeting | None:
-        """Pre-admission for a relayed call: the hello (environment and route), or None."""
+    async def _greet_unix(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                          peer: str) -> _Greeting | None:
+        """Pre-admission for a relayed call: the JSON hello, or the raw relay's preamble then
+        the AGI environment; None once the script was told why not (or it said nothing)."""
+        started = asyncio.get_running_loop().time()
         try:
-            env, route = await asyncio.wait_for(read_relay_hello(reader), self.env_timeout)
+            first = await asyncio.wait_for(readline(reader, MAX_RELAY_LINE), self.env_timeout)
+            if first is not None and first.rstrip(b"\r\n") == RAW_PREAMBLE:
+                left = self.env_timeout - (asyncio.get_running_loop().time() - started)
+                return await self._greet_tcp(reader, writer, peer, _RAW_RELAY, max(left, 0.001))
+            env, route = await asyncio.wait_for(read_relay_hello(reader, first), self.env_timeout)
         except asyncio.TimeoutError:
             # No notice: the script tells its channel itself when the dispatcher is lost.
             self.stats._error("TIMEOUT")
@@ -501,32 +513,32 @@ class FastAGIServer:
         except (ProtocolError, InvalidInput) as exc:
             self.stats._error("BAD_REQUEST")
             self._log_rejected("%s: bad hello: %s", peer, exc)
-            await self._notify(reader, writer, True, "BAD_REQUEST", f"bad relay hello: {exc}",
+            await self._notify(reader, writer, _JSON_RELAY, "BAD_REQUEST", f"bad relay hello: {exc}",
                                replies_within=self.error_timeout)
             return None
         where = f"{peer} {env.channel} ({env.uniqueid or '-'})"
-        handler = await self._handler_for(reader, writer, True, where, route)
+        handler = await self._handler_for(reader, writer, _JSON_RELAY, where, route)
         if handler is None:
             return None
         return where, route, handler, lambda: RelayAGISession(reader, writer, env,
-                                                              command_timeout=self.command_timeout)
+                                                              command_timeout=self.command_timeout), _JSON_RELAY
 
-    async def _handler_for(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: bool,
+    async def _handler_for(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str,
                            where: str, route: Route) -> Handler | None:
         handler = self._routes.get(route.script)
         if handler is None:
             known = ", ".join(sorted(self._routes)) or "none"
-            await self._reject(reader, writer, relay, where, "UNKNOWN_SCRIPT",
+            await self._reject(reader, writer, kind, where, "UNKNOWN_SCRIPT",
                                f"unknown script {route.script!r} (known: {known})")
         return handler
 
-    async def _reject(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: bool, where: str,
+    async def _reject(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str, where: str,
                       code: str, detail: str) -> None:
         self.stats._error(code)
         self._log_rejected("%s: %s: %s", where, code, detail)
-        await self._notify(reader, writer, relay, code, detail, replies_within=self.error_timeout)
+        await self._notify(reader, writer, kind, code, detail, replies_within=self.error_timeout)
 
-    async def _notify(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, relay: bool, code: str,
+    async def _notify(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str, code: str,
                       detail: str, *, replies_within: float) -> None:
         """Report an error before any session exists, at the cost of one round trip.
 
@@ -538,10 +550,10 @@ class FastAGIServer:
         ``replies_within`` to skim; best effort (the peer may be gone).
         """
         commands = error_commands(code, detail)
-        if relay:
+        if kind == _JSON_RELAY:
             data = b"".join(command_message(c) for c in commands) + end_message("ERROR")
         else:
-            data = b"".join(c.encode() for c in commands)
+            data = b"".join(c.encode() for c in commands) + (raw_end_line("ERROR") if kind == _RAW_RELAY else b"")
         try:
             writer.write(data)
             await asyncio.wait_for(writer.drain(), self.error_timeout)

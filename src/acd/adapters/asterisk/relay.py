@@ -24,7 +24,16 @@ dispatcher -> script
   script exits with status 0 (1 for ``ERROR``).
 
 Closing the socket means the other side is gone: the dispatcher treats it as a
-hang-up, the script as a lost dispatcher.  This module is the codec only
+hang-up, the script as a lost dispatcher.
+
+Version 2, "raw" (the compiled relay, ``agi_relay.c``): the script's first line
+is :data:`RAW_PREAMBLE`; then the socket carries the AGI stream itself, as a
+FastAGI connection would: the environment and Asterisk's replies one way (a
+SIGHUP becomes a ``HANGUP`` line, as Asterisk sends over FastAGI), command
+lines the other, and the dispatcher's last line is :func:`raw_end_line`
+(``acd-relay-end OK``), which the script keeps for itself.  The route is
+read from the environment as for classic AGI (``agi_arg_1``).  The script
+then parses nothing, so it costs a process start-up and no interpreter.  This module is the codec only
 (bytes and dicts, no I/O); the script's blocking client is in :mod:`.script`,
 the dispatcher's asyncio session in :mod:`.sessions`.
 """
@@ -44,9 +53,13 @@ if TYPE_CHECKING:
     from typing import Any, Final
 
 __all__ = ("RELAY_VERSION", "MAX_RELAY_LINE", "encode", "decode", "hello", "parse_hello", "reply_message",
-           "reply_from_message", "command_message", "command_from_message", "HANGUP", "end_message")
+           "reply_from_message", "command_message", "command_from_message", "HANGUP", "end_message",
+           "RAW_PREAMBLE", "RAW_END", "raw_end_line")
 
 RELAY_VERSION: Final = 1
+RAW_PREAMBLE: Final = b"acd-agi-relay/2"
+"""First line of a raw relay (protocol version 2), without its line end."""
+RAW_END: Final = b"acd-relay-end "
 MAX_RELAY_LINE: Final = 1 << 20
 """Longest relay line, in bytes (without the line end)."""
 
@@ -111,6 +124,11 @@ def command_from_message(message: Mapping[str, Any]) -> Command:
 
 def end_message(status: str) -> bytes:
     return encode({"op": "end", "status": status})
+
+
+def raw_end_line(status: str) -> bytes:
+    """The raw relay's last line from the dispatcher (``status`` as for :func:`end_message`)."""
+    return RAW_END + status.encode("ascii") + b"\n"
 
 
 def reply_message(reply: AGIReply) -> bytes:

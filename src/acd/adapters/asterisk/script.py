@@ -70,7 +70,7 @@ if TYPE_CHECKING:
 else:
     import _signal  # the C module: `signal` would convert its constants to enums first
 
-__all__ = ("main", "DEFAULT_SOCKET_PATH", "HANGUP_GRACE", "USAGE")
+__all__ = ("main", "native_path", "DEFAULT_SOCKET_PATH", "HANGUP_GRACE", "USAGE", "NATIVE_NAME")
 
 DEFAULT_SOCKET_PATH: Final = "/run/acd/agi.sock"
 HANGUP_GRACE: Final = 60.0
@@ -89,9 +89,22 @@ by hand.  The socket is --socket PATH, else $ACD_AGI_SOCKET, else
 
 options:
   --socket PATH  the dispatcher's relay socket
+  --native-path  print the path of the compiled relay (acd-agi-native: the
+                 same job for about a millisecond of CPU; link that one into
+                 agi-bin for busy sites) and exit
   -h, --help     show this help and exit
   --version      show the version and exit
 """
+
+NATIVE_NAME: Final = "acd-agi-native"
+
+
+def native_path() -> str:
+    """Where the compiled relay was installed (InvalidInput when this build has none)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), NATIVE_NAME)
+    if not os.access(path, os.X_OK):
+        raise InvalidInput(f"no compiled relay at {path} (this installation was built without it)")
+    return path
 
 
 class _Hangup:
@@ -189,6 +202,8 @@ def _parse_argv(argv: Sequence[str]) -> tuple[str | None, str | None]:
         if arg == "--version":
             from acd import __version__
             return socket_path, f"acd-agi (acd {__version__})\n"
+        if arg == "--native-path":
+            return socket_path, native_path() + "\n"
         if arg == "--socket":
             socket_path = next(it, None)
             if not socket_path:

@@ -366,6 +366,26 @@ async def close_writer(writer: asyncio.StreamWriter, timeout: float = 2.0) -> No
         writer.transport.abort()
 
 
+class RawRelayAGISession(StreamAGISession):
+    """AGI relayed byte for byte by the compiled relay (protocol version 2): a FastAGI
+    stream whose last line tells the relay how the session ended."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, proto: AGIProtocol, *,
+                 command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT) -> None:
+        super().__init__(reader, writer, proto, command_timeout=command_timeout)
+        self._ended = False
+
+    async def finish(self, status: str = "OK") -> None:
+        if not self._ended and not self._writer.is_closing():
+            self._ended = True
+            try:
+                self._writer.write(relay.raw_end_line(status))
+                await asyncio.wait_for(self._writer.drain(), 2.0)
+            except (OSError, RuntimeError, asyncio.TimeoutError):
+                pass
+        await self.aclose()
+
+
 class RelayAGISession(AGISession):
     """AGI relayed by a classic AGI script over the dispatcher's UNIX socket."""
 
@@ -431,9 +451,10 @@ class RelayAGISession(AGISession):
         await close_writer(self._writer)
 
 
-async def read_relay_hello(reader: asyncio.StreamReader) -> tuple[AGIEnvironment, Route]:
-    """Read and validate the script's ``hello`` (ProtocolError / InvalidInput)."""
-    line = await readline(reader, relay.MAX_RELAY_LINE)
+async def read_relay_hello(reader: asyncio.StreamReader, line: bytes | None = None) -> tuple[AGIEnvironment, Route]:
+    """Read (unless ``line`` is it) and validate the script's ``hello`` (ProtocolError / InvalidInput)."""
+    if line is None:
+        line = await readline(reader, relay.MAX_RELAY_LINE)
     if line is None:
         raise ProtocolError("relay connection closed before the hello message")
     return relay.parse_hello(relay.decode(line, json.loads))
