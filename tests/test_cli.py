@@ -12,7 +12,7 @@ import pytest
 from acd.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-HELPDESK = ROOT / "examples" / "scenarios" / "small_helpdesk.toml"
+HELPDESK = ROOT / "src" / "acd" / "data" / "small_helpdesk.toml"
 
 
 def run(*argv):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from acd.cli import main
 
-HELPDESK = (Path(__file__).resolve().parents[1] / "examples" / "scenarios" / "small_helpdesk.toml").read_text()
+HELPDESK = (Path(__file__).resolve().parents[1] / "src" / "acd" / "data" / "small_helpdesk.toml").read_text()
 
 numbers = st.one_of(st.sampled_from(["0", "-1", "1e6", "3e9", "1e300", "nan", "inf", "-inf", "0.001", "x", "",
                                      "100000000", "1e-300", "2**63"]),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from acd.sim import bundled_scenario, simulate
-from acd.sim.progress import ProgressBar
+from acd.sim.progress import ProgressBar, duration
 from acd.sim.report import comparison_table, headline, interval_series, render_report, verdict, write_report
 from acd.sim.svg import bar_chart, line_chart
 
@@ -73,6 +73,10 @@ def test_interval_series_headline_and_verdict():
     assert v.startswith("answer rate ") and "target 85 %" in v and "within 60 s (target 80 %)" in v
 
 
+def test_durations_read_naturally():
+    assert [duration(x) for x in (0.04, 59.9, 125, 3725)] == ["0.0 s", "59.9 s", "2 min 05 s", "1 h 02 min"]
+
+
 def test_progress_bar_plain_and_tty():
     import io
 
@@ -84,12 +88,23 @@ def test_progress_bar_plain_and_tty():
     p = ProgressBar("run", stream=s)
     for f in (0, 0.1, 0.3, 0.6, 0.99, 1.0, 1.0):
         p(f)
-    assert s.getvalue().splitlines() == ["run: 0%", "run: 25%", "run: 50%", "run: 75%", "run: 100%"]
+    lines = s.getvalue().splitlines()
+    assert [l.split(" (")[0] for l in lines] == ["run: 0%", "run: 25%", "run: 50%", "run: 75%", "run: 100%"]
+    assert all(l.endswith(" s)") for l in lines), lines          # elapsed time on every line
     t = TTY()
-    p = ProgressBar("run", stream=t, min_interval=0)
+    p = ProgressBar("run", stream=t, min_interval=0, total=1000)
+    assert t.getvalue().startswith("\rrun [") and "starting" in t.getvalue()   # drawn before the first step
+    p._t0 -= 10.0  # as if 10 s had passed
     p(0.5)
+    assert "ETA 10." in t.getvalue() and "~50 calls/s" in t.getvalue()
     p(1.0)
-    assert "\r" in t.getvalue() and "100.0%" in t.getvalue() and t.getvalue().endswith("\n")
+    assert "100.0%" in t.getvalue() and t.getvalue().endswith("\n") and "~100 calls/s" in t.getvalue()
+    w = TTY()
+    p = ProgressBar("run", stream=w)
+    p._draw(0.1, 0.0, "x" * 40)
+    p._draw(0.2, 0.0, "short")
+    first, second = w.getvalue().split("\r")[2:]
+    assert len(second) == len(first) and second.rstrip().endswith("short")  # a shorter line wipes the longer
     q = io.StringIO()
     ProgressBar("x", stream=q, enabled=False)(0.5)
     assert q.getvalue() == ""

@@ -217,9 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- commands
 
-def _progress(label: str, enabled: bool, err: TextIO):
+def _progress(label: str, enabled: bool, err: TextIO, calls: Optional[float] = None):
     from .sim.progress import ProgressBar
-    return ProgressBar(label, stream=err, enabled=enabled) if enabled else None
+    return ProgressBar(label, stream=err, enabled=enabled, total=calls) if enabled else None
 
 
 def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -235,7 +235,7 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.callback is not None:
         sc = sc.with_callback(args.callback == "on")
     check_memory(sc, args.max_memory)
-    res = simulate(sc, args.seed, progress=_progress(f"simulating {sc.name}", not args.no_progress, err),
+    res = simulate(sc, args.seed, progress=_progress(f"simulating {sc.name}", not args.no_progress, err, sc.expected_calls),
                    max_memory=args.max_memory)
     out.write(f"{sc.name}: {len(res.records):,} calls, seed {res.seed}, {res.wall_time:.2f} s\n\n")
     out.write(kpi_table(res) + "\n\n" + verdict(res) + "\n")
@@ -290,9 +290,11 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     out.write("staffing recommended by `acd staff` (agents on the phones per interval):\n")
     out.write(plan_table(plan) + "\n\n")
     show = not args.no_progress
-    base = simulate(staffed.with_callback(False), args.seed, progress=_progress("without call-backs", show, err),
+    base = simulate(staffed.with_callback(False), args.seed, progress=_progress("simulating the day without call-backs", show, err,
+                                                                              staffed.expected_calls),
                     max_memory=args.max_memory)
-    cb = simulate(staffed.with_callback(True), args.seed, progress=_progress("with call-backs   ", show, err),
+    cb = simulate(staffed.with_callback(True), args.seed, progress=_progress("simulating the day with call-backs   ", show, err,
+                                                                          staffed.expected_calls),
                   max_memory=args.max_memory)
     out.write(f"== without call-back offers ({len(base.records):,} calls)\n{kpi_table(base)}\n{verdict(base)}\n\n")
     out.write(f"== with call-back offers ({len(cb.records):,} calls, offered by the {cb.counters['callback_mode']})\n"

@@ -9,7 +9,7 @@ Every field is checked when the scenario is built; a mistake raises
 ``call_types[2].queue names an unknown queue 'suport'``.
 
 ``acd scenarios export public_agency`` writes a commented example, and
-``examples/scenarios/small_helpdesk.toml`` for a transfer (``transfer =
+``acd scenarios export small_helpdesk`` one with a transfer (``transfer =
 { queue, share, service, priority, requirements }`` in a call type).
 """
 
