@@ -262,3 +262,15 @@ def test_numeric_bounds_and_memory_estimate(tmp_path):
     assert available_memory() is None or available_memory() > 0
     sc = load_scenario(HELPDESK)
     assert 400 * sc.expected_calls < estimate_memory(sc.scaled(100)) / 100 < 10 * 2 ** 20
+
+
+def test_every_bundled_scenario_exports_and_runs(tmp_path):
+    from acd.sim.scenario import bundled_scenarios
+    names = [n for n, _ in bundled_scenarios()]
+    assert {"public_agency", "small_helpdesk"} <= set(names)
+    for name in names:
+        path = tmp_path / f"{name}.toml"
+        code, out, err = run("scenarios", "export", name, str(path))
+        assert code == 0, err
+        code, out, err = run("simulate", str(path), "--scale", "0.05", "--no-progress")
+        assert code == 0 and "answer rate" in out, (name, err)
