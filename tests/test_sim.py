@@ -356,3 +356,18 @@ def test_transfers_create_a_second_leg_in_the_target_queue():
     # with no transfer, the first legs see the same callers (common random numbers)
     plain = simulate(sc.replace(call_types=(dataclasses.replace(sc.call_types[0], transfer=None),)), seed=4)
     assert np.array_equal(plain.records["arrival"], first["arrival"])
+
+
+def test_kpi_tables_of_a_result_are_computed_once_and_handed_out_as_copies():
+    res = simulate(mm(calls=200), seed=3)
+    first = res.summary()
+    offered = first["all"]["offered"]
+    first["all"]["offered"] = -1                      # a caller editing its copy
+    again = res.summary()
+    assert again["all"]["offered"] == offered > 0
+    assert repr(again) == repr(res._summary({})) and again is not first     # repr: NaN == NaN
+    table = res.per_interval()
+    assert repr(table) == repr(res._per_interval({})) and res.per_interval() is not table
+    # other arguments are computed afresh
+    assert repr(res.summary(sl_threshold=5.0)) == repr(res._summary({"sl_threshold": 5.0}))
+    assert repr(res.summary(sl_threshold=5.0)) != repr(again)

@@ -217,6 +217,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- commands
 
+@contextlib.contextmanager
+def _step(label: str, enabled: bool, err: TextIO):
+    """One line on stderr for a step without a fraction to show: its label, then its time."""
+    import time
+    t0 = time.perf_counter()
+    if enabled:
+        err.write(f"{label} ... ")
+        err.flush()
+    try:
+        yield
+    finally:
+        if enabled:
+            from .sim.progress import duration
+            err.write(f"{duration(time.perf_counter() - t0)}\n")
+            err.flush()
+
+
 def _progress(label: str, enabled: bool, err: TextIO, calls: Optional[float] = None):
     from .sim.progress import ProgressBar
     return ProgressBar(label, stream=err, enabled=enabled, total=calls) if enabled else None
@@ -235,7 +252,8 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.callback is not None:
         sc = sc.with_callback(args.callback == "on")
     check_memory(sc, args.max_memory)
-    res = simulate(sc, args.seed, progress=_progress(f"simulating {sc.name}", not args.no_progress, err, sc.expected_calls),
+    bar = _progress(f"simulating {sc.name}", not args.no_progress, err, sc.expected_calls)
+    res = simulate(sc, args.seed, progress=bar,
                    max_memory=args.max_memory)
     out.write(f"{sc.name}: {len(res.records):,} calls, seed {res.seed}, {res.wall_time:.2f} s\n\n")
     out.write(kpi_table(res) + "\n\n" + verdict(res) + "\n")
@@ -243,7 +261,8 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from .sim.report import interval_table
         out.write("\n" + interval_table(res) + "\n")
     if args.report:
-        path = write_report(args.report, [("run", res)], title=sc.name, force=args.force)
+        with _step("writing the report", not args.no_progress, err):
+            path = write_report(args.report, [("run", res)], title=sc.name, force=args.force)
         out.write(f"\nreport: {path}\n")
     return 0
 
@@ -301,9 +320,10 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               f"{kpi_table(cb)}\n{verdict(cb)}\n\n")
     out.write("== difference (with - without)\n" + comparison_table(base, cb) + "\n")
     if not args.no_report:
-        path = write_report(report, [("without call-backs", base), ("with call-backs", cb)],
-                            title=f"{sc.name} - Erlang staffing, with and without call-backs", plan=plan,
-                            force=force)
+        with _step("writing the report", not args.no_progress, err):
+            path = write_report(report, [("without call-backs", base), ("with call-backs", cb)],
+                                title=f"{sc.name} - Erlang staffing, with and without call-backs", plan=plan,
+                                force=force)
         out.write(f"\nreport: {path}\n")
     return 0
 

@@ -44,6 +44,7 @@ only for answered calls.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time as _time
@@ -143,13 +144,26 @@ class SimResult:
     counters: Dict[str, Any]
     wall_time: float = 0.0
     events: int = 0
+    # the default summary and per-interval tables, computed once (a report asks for each
+    # several times: about a second each at a million calls); copies are handed out
+    _kpi_cache: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def queue_names(self) -> Tuple[str, ...]:
         return self.scenario.queue_names
 
+    def _cached(self, name: str, kw: Dict[str, Any], compute: Callable[[], Any]) -> Any:
+        if kw:
+            return compute()
+        if name not in self._kpi_cache:
+            self._kpi_cache[name] = compute()
+        return copy.deepcopy(self._kpi_cache[name])
+
     def summary(self, **kw: Any) -> Any:
         """:func:`acd.kpi.summary` of this run with the scenario's targets."""
+        return self._cached("summary", kw, lambda: self._summary(dict(kw)))
+
+    def _summary(self, kw: Dict[str, Any]) -> Any:
         from .. import kpi
         t = self.scenario.targets
         kw.setdefault("sl_threshold", t.service_level[1])
@@ -159,6 +173,9 @@ class SimResult:
 
     def per_interval(self, **kw: Any) -> Any:
         """:func:`acd.kpi.per_interval` of this run on the scenario's intervals."""
+        return self._cached("per_interval", kw, lambda: self._per_interval(dict(kw)))
+
+    def _per_interval(self, kw: Dict[str, Any]) -> Any:
         from .. import kpi
         t = self.scenario.targets
         kw.setdefault("sl_threshold", t.service_level[1])
