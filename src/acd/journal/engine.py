@@ -37,7 +37,7 @@ from ..policy import Queue, queue_from_dict
 from .base import Journal
 from .sqlite import SqliteJournal
 
-__all__ = ("JournaledEngine", "Observer", "COMMANDS", "CALL_COMMANDS")
+__all__ = ("JournaledEngine", "Observer", "COMMANDS", "CALL_COMMANDS", "apply_record")
 
 #: engine commands a journal may hold (anything else in a journal is an error, never applied)
 COMMANDS = ("login", "logout", "ready", "pause", "enqueue", "answer", "ring_no_answer", "reject", "abandon",
@@ -157,27 +157,7 @@ class JournaledEngine:
                                f"this node has {self._options!r}")
 
     def _apply_record(self, engine: Any, seq: int, op: str, args: Tuple[Any, ...]) -> List[Any]:
-        where = f"journal {self.journal.path!r}: record {seq}"
-        if op == "note":
-            return []
-        if op not in COMMANDS and op not in _CONFIG:
-            raise JournalError(f"{where} holds an unknown command {op!r} (known: {', '.join(COMMANDS + _CONFIG)}, "
-                               "note); the journal was not written by acd or is damaged")
-        try:
-            if op == "add_skill":
-                engine.add_skill(*args)
-                return []
-            if op == "add_queue":
-                if len(args) != 1 or not isinstance(args[0], dict):
-                    raise TypeError("add_queue takes one queue table")
-                engine.add_queue(queue_from_dict(args[0]))
-                return []
-            return list(getattr(engine, op)(*args))
-        except AcdError as e:
-            raise JournalError(f"{where} ({op}) is refused on replay: {e}; the journal does not match this "
-                               "engine") from None
-        except (TypeError, ValueError, KeyError) as e:
-            raise JournalError(f"{where} ({op}) has malformed arguments {list(args)!r}: {e}") from None
+        return apply_record(engine, self.journal.path, seq, op, args)
 
     def _rebuild(self) -> None:
         """Roll back to the durable journal: a fresh engine replays it (observers already saw it)."""
@@ -353,6 +333,31 @@ class JournaledEngine:
             command.__name__ = name
             return command
         return getattr(self.engine, name)
+
+
+def apply_record(engine: Any, path: str, seq: int, op: str, args: Tuple[Any, ...]) -> List[Any]:
+    """Apply one journal record to ``engine`` and return its decisions (JournalError if it cannot be)."""
+    where = f"journal {path!r}: record {seq}"
+    if op == "note":
+        return []
+    if op not in COMMANDS and op not in _CONFIG:
+        raise JournalError(f"{where} holds an unknown command {op!r} (known: {', '.join(COMMANDS + _CONFIG)}, "
+                           "note); the journal was not written by acd or is damaged")
+    try:
+        if op == "add_skill":
+            engine.add_skill(*args)
+            return []
+        if op == "add_queue":
+            if len(args) != 1 or not isinstance(args[0], dict):
+                raise TypeError("add_queue takes one queue table")
+            engine.add_queue(queue_from_dict(args[0]))
+            return []
+        return list(getattr(engine, op)(*args))
+    except AcdError as e:
+        raise JournalError(f"{where} ({op}) is refused on replay: {e}; the journal does not match this "
+                           "engine") from None
+    except (TypeError, ValueError, KeyError) as e:
+        raise JournalError(f"{where} ({op}) has malformed arguments {list(args)!r}: {e}") from None
 
 
 class _Batch:

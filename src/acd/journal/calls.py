@@ -1,0 +1,278 @@
+"""Call records of production, rebuilt from a journal (the input of ``acd report``).
+
+:class:`CallLog` is a projection like the service's counters: an observer
+that sees every journal record with the decisions its replay produced, and
+keeps one :data:`acd.kpi.CALL_RECORD` row per call that entered a queue and
+one :data:`acd.kpi.AGENT_INTERVAL` row per stretch an agent spent in one
+state -- the same columns the simulator writes, so :mod:`acd.kpi` measures
+real days and simulated ones with the same code.
+
+Field by field (``now`` is the command's time; engine time, see
+:func:`replay_journal` for the wall clock):
+
+* ``arrival``: the ``enqueue``; ``queue``: the queue it entered (overflows set
+  ``overflowed``); ``priority``: the enqueue's (0 when it gave none).
+* ``answered``: ``answer`` (``callback_answered`` for a call-back: the
+  customer picked up); ``agent``: who answered; ``talk``: ``ended - answered``.
+* ``ended`` and ``outcome``: ``complete`` (answered), ``abandon`` (abandoned;
+  a call-back whose dial-back failed for good: ``Exit`` with reason
+  ``callback_failed``), ``Exit`` (exited), ``withdraw`` (exited: the PBX took
+  the call away).  ``wrap``: the wrap-up of the queue that answered.
+* ``cb_offered``: the engine decided ``OfferCallback``; ``cb_accepted``:
+  ``accept_callback`` or ``schedule_callback``; ``cb_dialled``: a
+  ``DialBack``; ``cb_reached``: ``callback_answered``.
+* ``transferred`` stays False: the journal does not say which call a new
+  entry continues.
+
+A call id that enters again after its call ended is a new row (a caller
+retrying, an AGI session withdrawn and re-entered).  Calls still open when
+the journal ends are left out of :meth:`CallLog.records` and counted in
+:attr:`CallLog.open_calls`, unless ``close_open`` asks for the simulator's
+rule (ended at the last record: exited, or call-back failed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .._core import Assign, DialBack, Exit, OfferCallback, Overflow
+
+__all__ = ("CallLog", "replay_journal")
+
+# kpi's codes (acd.kpi.OUTCOMES / AGENT_STATES), written out: kpi imports numpy-heavy modules lazily
+_ANSWERED, _ABANDONED, _EXITED, _CB_FAILED = 0, 1, 2, 3
+_AGENT_CODE = {"available": 0, "reserved": 1, "busy": 2, "wrap_up": 3, "paused": 4}
+
+# where each command keeps its time and its subject
+_NOW_AT = {"login": 2, "logout": 1, "ready": 1, "pause": 1, "enqueue": 2, "answer": 1, "ring_no_answer": 1,
+           "reject": 1, "abandon": 1, "withdraw": 1, "complete": 1, "advance": 0, "accept_callback": 1,
+           "callback_answered": 1, "callback_failed": 1, "schedule_callback": 3}
+_AGENT_OPS = ("login", "logout", "ready", "pause")
+
+
+class _Call:
+    __slots__ = ("id", "queue", "queue_now", "priority", "arrival", "answered", "ended", "outcome", "agent",
+                 "wrap", "overflowed", "cb_offered", "cb_accepted", "cb_dialled", "cb_reached")
+
+    def __init__(self, call_id: Any, queue: str, priority: int, arrival: float) -> None:
+        self.id = call_id
+        self.queue = self.queue_now = queue
+        self.priority = priority
+        self.arrival = arrival
+        self.answered = math.nan
+        self.ended = math.nan
+        self.outcome = -1
+        self.agent: Any = None
+        self.wrap = 0.0
+        self.overflowed = self.cb_offered = self.cb_accepted = self.cb_dialled = self.cb_reached = False
+
+
+class CallLog:
+    """Observer ``(seq, op, args, decisions)`` building call records and agent intervals.
+
+    ``engine``: the engine the records are replayed into, read after each
+    record for the agents' states (None: no agent intervals).
+    """
+
+    def __init__(self, engine: Any = None) -> None:
+        self.engine = engine
+        self.queue_names: List[str] = []
+        self._wrap: Dict[str, float] = {}
+        self._calls: List[_Call] = []
+        self._open: Dict[Any, _Call] = {}
+        self.agent_names: List[Any] = []
+        self._agent_index: Dict[Any, int] = {}
+        self._agent_state: Dict[Any, Tuple[str, float]] = {}   # logged-in agent -> (state, since)
+        self._intervals: List[Tuple[int, int, float, float]] = []
+        self._wrap_until: Dict[Any, float] = {}              # agent -> end of its wrap-up (an engine timer)
+        self._offered: set[Any] = set()                       # agents offered a call by this record
+        self.first: Optional[float] = None                    # engine time of the first timed record
+        self.last = 0.0                                       # ... and of the last one
+
+    # -- the observer
+    def __call__(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
+        if op == "add_queue":
+            q = args[0]
+            self.queue_names.append(q["name"])
+            self._wrap[q["name"]] = float(q.get("wrap_up") or 0.0)
+            return
+        at = _NOW_AT.get(op)
+        if at is None:
+            return                                             # notes, skills
+        now = float(args[at])
+        self.last = max(self.last, now)
+        if self.first is None:
+            self.first = now
+        touched: List[Any] = []
+        if op == "enqueue":
+            self._enter(args[0], args[1], args[3] if len(args) > 3 else None, now)
+        elif op == "schedule_callback":
+            c = self._enter(args[0], args[1], args[4] if len(args) > 4 else None, now)
+            c.cb_accepted = True
+        elif op in _AGENT_OPS:
+            touched.append(args[0])
+        else:
+            c = self._open.get(args[0]) if op != "advance" else None
+            if c is not None:
+                touched.append(c.agent)
+                if op == "answer":
+                    c.answered = now
+                elif op == "callback_answered":
+                    c.answered = now
+                    c.cb_reached = True
+                elif op == "accept_callback":
+                    c.cb_accepted = True
+                elif op == "complete":
+                    self._end(c, now, _ANSWERED)
+                    c.wrap = self._wrap.get(c.queue_now, 0.0)
+                    if c.agent is not None:
+                        self._wrap_until[c.agent] = now + c.wrap
+                elif op == "abandon":
+                    self._end(c, now, _ABANDONED)
+                elif op == "withdraw":
+                    self._end(c, now, _EXITED)
+        for d in decisions:
+            c = self._open.get(d.call)
+            if isinstance(d, (Assign, DialBack)):
+                touched.append(d.agent)
+                self._offered.add(d.agent)     # a new offer starts a new stretch, even ringing again
+                if c is not None:
+                    c.agent = d.agent
+                    c.queue_now = d.queue
+                    c.cb_dialled |= isinstance(d, DialBack)
+            elif c is None:
+                continue
+            elif isinstance(d, Overflow):
+                c.overflowed = True
+                c.queue_now = d.to_queue
+            elif isinstance(d, Exit):
+                failed = c.cb_accepted and d.reason == "callback_failed"
+                self._end(c, now, _CB_FAILED if failed else _EXITED)
+            elif isinstance(d, OfferCallback):
+                c.cb_offered = True
+        if self.engine is not None:
+            if op == "advance":   # timers: wrap-ups and ring time-outs end, pauses after a no-answer
+                touched.extend(a for a, (s, _) in self._agent_state.items() if s in ("reserved", "wrap_up", "paused"))
+            for a in touched:
+                if a is not None:
+                    self._agent_now(a, now)
+        self._offered.clear()
+
+    def _enter(self, call_id: Any, queue: str, priority: Any, now: float) -> _Call:
+        c = _Call(call_id, queue, int(priority) if priority is not None else 0, now)
+        self._calls.append(c)
+        self._open[call_id] = c
+        return c
+
+    def _end(self, c: _Call, now: float, outcome: int) -> None:
+        c.ended = now
+        c.outcome = outcome
+        self._open.pop(c.id, None)
+
+    def _agent_now(self, agent: Any, now: float) -> None:
+        state = self.engine.agent_state(agent)
+        old = self._agent_state.get(agent)
+        if old is not None and old[0] == state and not (state == "reserved" and agent in self._offered):
+            return
+        if old is not None:
+            end = now
+            if old[0] == "wrap_up":   # it ended on the engine's timer, maybe before this record
+                end = max(old[1], min(now, self._wrap_until.get(agent, now)))
+                if end < now and state != "logged_out":   # the stretch between: available
+                    self._close(agent, "wrap_up", old[1], end)
+                    old = ("available", end)
+                    end = now
+                    if state == "available":
+                        self._agent_state[agent] = old
+                        return
+            self._close(agent, old[0], old[1], end)
+        if state == "logged_out":
+            self._agent_state.pop(agent, None)
+        else:
+            self._agent_state[agent] = (state, now)
+
+    def _close(self, agent: Any, state: str, start: float, end: float) -> None:
+        if end > start:
+            self._intervals.append((self._agent_slot(agent), _AGENT_CODE[state], start, end))
+
+    def _agent_slot(self, agent: Any) -> int:
+        slot = self._agent_index.get(agent)
+        if slot is None:
+            slot = self._agent_index[agent] = len(self.agent_names)
+            self.agent_names.append(agent)
+        return slot
+
+    # -- results
+    @property
+    def open_calls(self) -> int:
+        """Calls still waiting, ringing, connected or waiting for a call-back at the last record."""
+        return len(self._open)
+
+    def call_ids(self, close_open: bool = False) -> List[Any]:
+        return [c.id for c in self._calls if close_open or c.outcome >= 0]
+
+    def records(self, close_open: bool = False) -> np.ndarray:
+        """The calls as a :data:`acd.kpi.CALL_RECORD` array, in the order they entered."""
+        from ..sim.records import call_record_array
+
+        rows = [c for c in self._calls if close_open or c.outcome >= 0]
+        qindex = {q: i for i, q in enumerate(self.queue_names)}
+        # calls still open (close_open): the simulator's rule, ended at the last record
+        ended = [c.ended if c.outcome >= 0 else self.last for c in rows]
+        outcome = [c.outcome if c.outcome >= 0 else (_CB_FAILED if c.cb_accepted else _EXITED) for c in rows]
+        answered = np.array([c.answered for c in rows], dtype=float)
+        out = call_record_array(
+            len(rows), call=np.arange(len(rows)), queue=[qindex.get(c.queue, -1) for c in rows],
+            priority=[c.priority for c in rows], arrival=[c.arrival for c in rows], answered=answered,
+            ended=ended, outcome=outcome,
+            agent=[self._agent_slot(c.agent) if o == _ANSWERED and c.agent is not None else -1
+                   for c, o in zip(rows, outcome)],
+            wrap=[c.wrap for c in rows], overflowed=[c.overflowed for c in rows],
+            cb_offered=[c.cb_offered for c in rows], cb_accepted=[c.cb_accepted for c in rows],
+            cb_dialled=[c.cb_dialled for c in rows], cb_reached=[c.cb_reached for c in rows])
+        talk = out["talk"]
+        np.subtract(out["ended"], out["answered"], out=talk)
+        talk[np.isnan(talk)] = 0.0
+        return out
+
+    def agent_intervals(self, until: Optional[float] = None) -> np.ndarray:
+        """The agents' states as :data:`acd.kpi.AGENT_INTERVAL` rows; agents still logged in
+        are counted up to ``until`` (default: the last record)."""
+        from ..kpi import AGENT_INTERVAL
+
+        end = self.last if until is None else until
+        rows = list(self._intervals)
+        for a, (state, since) in self._agent_state.items():
+            slot = self._agent_slot(a)
+            if state == "wrap_up":       # its timer may fall before the end: available after it
+                wrapped = max(since, min(end, self._wrap_until.get(a, end)))
+                if wrapped > since:
+                    rows.append((slot, _AGENT_CODE[state], since, wrapped))
+                state, since = "available", wrapped
+            if end > since:
+                rows.append((slot, _AGENT_CODE[state], since, end))
+        out = np.zeros(len(rows), dtype=AGENT_INTERVAL)
+        if rows:
+            arr = np.array(rows, dtype=float)
+            out["agent"], out["state"], out["start"], out["end"] = arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
+        return out
+
+
+def replay_journal(journal: Any, make_observer: Any, engine_factory: Any = None) -> Any:
+    """Replay every durable record of ``journal`` into a fresh engine without writing anything;
+    ``make_observer(engine)`` gives the observer that sees each record.  Returns the observer."""
+    from .._core import Engine
+    from ..errors import JournalError
+    from .engine import apply_record
+
+    options = journal.get_meta("engine_options")
+    if options is None:
+        raise JournalError(f"{journal.path!r} holds no acd journal (no engine options)")
+    engine = (engine_factory or Engine)(**options)
+    observer = make_observer(engine)
+    for seq, op, args in journal.records():
+        observer(seq, op, args, apply_record(engine, journal.path, seq, op, args))
+    return observer

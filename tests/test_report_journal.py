@@ -1,0 +1,115 @@
+"""Reports of real days: call records rebuilt from a journal equal the simulator's own.
+
+The simulator's Python event loop (the oracle of the compiled one) runs a day
+through a :class:`JournaledEngine`, so the journal holds exactly the commands
+a service would have journaled for those calls.  :class:`CallLog` replays the
+journal and must give back the simulator's call records, column by column,
+and the same indicators from :mod:`acd.kpi`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import acd.sim.simulator as simulator
+from acd import kpi
+from acd.journal import JournaledEngine, SqliteJournal
+from acd.journal.calls import CallLog, replay_journal
+from acd.sim import bundled_scenario
+from acd.sim._reference_loop import ReferenceLoop
+
+COLUMNS_FROM_THE_JOURNAL = ("queue", "priority", "arrival", "answered", "ended", "outcome", "talk", "wrap",
+                            "overflowed", "cb_offered", "cb_accepted", "cb_dialled", "cb_reached")
+
+
+def simulate_through_a_journal(scenario, seed, path, monkeypatch):
+    def journaled_engine(**options):
+        return JournaledEngine(SqliteJournal(path, sync="normal"), **options)
+
+    journaled_engine.accept_callback = True          # engine_has_callbacks() looks for it
+    monkeypatch.setattr(simulator, "Engine", journaled_engine)
+    res = simulator._run(scenario, seed, callback_policy=None, callback_mode="auto", progress=None,
+                         sample_every=60.0, record_agents=True, loop=ReferenceLoop)
+    monkeypatch.undo()
+    return res
+
+
+SCENARIOS = [("small_helpdesk", 0.3, 5), ("small_helpdesk", 1.0, 6), ("small_helpdesk", 0.5, 7),
+             ("public_agency", 0.03, 8)]
+
+
+@pytest.mark.parametrize("name, scale, seed", SCENARIOS)
+@pytest.mark.parametrize("callbacks", [True, False])
+def test_records_rebuilt_from_the_journal_are_the_simulators(tmp_path, monkeypatch, name, scale, seed, callbacks):
+    sc = bundled_scenario(name).scaled(scale).with_callback(callbacks)
+    path = str(tmp_path / "day.sqlite3")
+    res = simulate_through_a_journal(sc, seed, path, monkeypatch)
+    assert res.counters["callback_mode"] == ("engine" if callbacks else "off")
+    journal = SqliteJournal(path)
+    try:
+        log = replay_journal(journal, CallLog)
+    finally:
+        journal.close()
+    assert log.open_calls == res.counters["unserved"] == 0
+    rec = log.records()
+    # the simulator numbers transfer legs after the first legs: its order is the call ids'
+    rec = rec[np.argsort(np.asarray(log.call_ids()), kind="stable")]
+    sim = res.records
+    assert len(rec) == len(sim) > 20
+    for column in COLUMNS_FROM_THE_JOURNAL:
+        np.testing.assert_array_equal(rec[column], sim[column], err_msg=column)
+    agent_ids = np.array([log.agent_names[a] if a >= 0 else -1 for a in rec["agent"]])
+    np.testing.assert_array_equal(agent_ids, sim["agent"])
+    if callbacks:
+        assert sim["cb_reached"].any() or sim["cb_accepted"].any() or not sim["cb_offered"].any()
+
+    # agent intervals: the simulator's end of the day, and one difference of its own: an agent
+    # whose shift ends during wrap-up stays in wrap-up in its books, the engine logs them out at once
+    until = float(res.agent_intervals["end"].max())
+    mine = {(log.agent_names[int(r["agent"])], int(r["state"]), float(r["start"]), float(r["end"]))
+            for r in log.agent_intervals(until)}
+    theirs = {(int(r["agent"]), int(r["state"]), float(r["start"]), float(r["end"])) for r in res.agent_intervals}
+    starts = {(a, s) for a, _, s, _ in theirs}
+    wrap_then_gone = {iv for iv in theirs if iv[1] == kpi.WRAP_UP and (iv[0], iv[3]) not in starts and iv[3] < until}
+    cut_short = {iv for iv in mine if iv[1] == kpi.WRAP_UP and any(
+        (w[0], w[2]) == (iv[0], iv[2]) and iv[3] <= w[3] for w in wrap_then_gone)}
+    assert mine - cut_short == theirs - wrap_then_gone
+    assert len(wrap_then_gone) <= 3 * len(sc.agents)    # shift ends only
+
+    # the same indicators (kpi on both; agents numbered the journal's way on one side)
+    queues = list(sc.queue_names)
+    t = sc.targets
+    opts = dict(sl_threshold=t.service_level[1], short_abandon=t.short_abandon)
+    untold = sim.copy()
+    untold["transferred"] = False                    # the one column a journal cannot give
+    assert repr(kpi.summary(rec, queues, **opts)) == repr(kpi.summary(untold, queues, **opts))
+    per = dict(start=sc.start, interval=sc.interval, n_intervals=sc.n_intervals, **opts)
+    assert repr(kpi.per_interval(rec, queues, **per)) == repr(kpi.per_interval(untold, queues, **per))
+
+
+def test_a_journal_still_serving_leaves_its_open_calls_out(tmp_path):
+    from acd.policy import Queue
+    je = JournaledEngine(SqliteJournal(str(tmp_path / "live.sqlite3"), sync="normal"))
+    je.add_skill("fr")
+    je.add_queue(Queue("q", wrap_up=10.0))
+    je.login("a1", {"fr": 1}, 0.0)
+    je.enqueue("c1", "q", 1.0)                # offered to a1 at once
+    je.answer("c1", 3.0)
+    je.enqueue("c2", "q", 4.0)                # waits
+    je.complete("c1", 60.0)
+    je.enqueue("c3", "q", 61.0)
+    je.abandon("c3", 65.0)
+    log = replay_journal(je.journal, CallLog)
+    rec = log.records()
+    assert log.open_calls == 1 and log.call_ids() == ["c1", "c3"]
+    assert rec["outcome"].tolist() == [kpi.ANSWERED, kpi.ABANDONED]
+    assert rec["talk"].tolist() == [57.0, 0.0] and rec["wrap"].tolist() == [10.0, 0.0]
+    assert log.call_ids(close_open=True) == ["c1", "c2", "c3"]
+    assert log.records(close_open=True)["outcome"].tolist() == [kpi.ANSWERED, kpi.EXITED, kpi.ABANDONED]
+    states = [(int(r["state"]), float(r["start"]), float(r["end"])) for r in log.agent_intervals()]
+    # wrap-up ends at 70 on the engine's timer; the journal's last record is at 65
+    assert states == [(kpi.AVAILABLE, 0.0, 1.0), (kpi.RESERVED, 1.0, 3.0), (kpi.BUSY, 3.0, 60.0),
+                      (kpi.WRAP_UP, 60.0, 65.0)], states
+    assert [tuple(r)[1:] for r in log.agent_intervals(until=80.0)][-2:] == [(kpi.WRAP_UP, 60.0, 70.0),
+                                                                           (kpi.AVAILABLE, 70.0, 80.0)]
+    je.close()
