@@ -113,3 +113,145 @@ def test_a_journal_still_serving_leaves_its_open_calls_out(tmp_path):
     assert [tuple(r)[1:] for r in log.agent_intervals(until=80.0)][-2:] == [(kpi.WRAP_UP, 60.0, 70.0),
                                                                            (kpi.AVAILABLE, 70.0, 80.0)]
     je.close()
+
+
+# ------------------------------------------------------------------ acd report
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+from acd.cli import main as acd_main  # noqa: E402
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def acd(*argv):
+    import io
+    out, err = io.StringIO(), io.StringIO()
+    code = acd_main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_acd_report_gives_the_simulators_indicators_on_the_wall_clock(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    midnight = 1764547200.0                       # 2025-12-01 00:00 UTC
+    path = str(tmp_path / "day.sqlite3")
+
+    def journaled_engine(**options):
+        je = JournaledEngine(SqliteJournal(path, sync="normal"), **options)
+        je.note("clock", {"engine": 0.0, "unix": midnight})     # engine second 0 is that midnight
+        return je
+
+    journaled_engine.accept_callback = True
+    monkeypatch.setattr(simulator, "Engine", journaled_engine)
+    sc = bundled_scenario("small_helpdesk")
+    res = simulator._run(sc, 3, callback_policy=None, callback_mode="auto", progress=None, sample_every=60.0,
+                         record_agents=True, loop=ReferenceLoop)
+    monkeypatch.undo()
+    monkeypatch.setenv("TZ", "UTC")
+    before = digest(path)
+    t = sc.targets
+    targets = ("--sl-threshold", str(t.service_level[1]), "--short-abandon", str(t.short_abandon))
+
+    code, out, err = acd("report", path, "--format", "json", *targets)
+    assert code == 0, err
+    got = json.loads(out)
+    untold = res.records.copy()
+    untold["transferred"] = False
+    want = kpi.summary(untold, list(sc.queue_names), sl_threshold=t.service_level[1], short_abandon=t.short_abandon)
+    assert got["calls"] == len(res.records) and got["open_calls"] == 0 and got["origin_unix"] == midnight
+    for group, indicators in want.items():
+        for name in ("offered", "answered", "abandoned", "short_abandons", "answered_within", "cb_reached"):
+            assert got["summary"][group][name] == indicators[name], (group, name)
+        # unix times carry about 0.2 us of rounding (doubles near 1.8e9 s)
+        assert got["summary"][group]["asa"] == pytest.approx(indicators["asa"], abs=1e-5)
+    first = [r for r in got["per_interval"] if r["offered"]][0]
+    assert first["start"] == sc.start                   # 09:00 of the scenario is 09:00 on the clock
+    assert sum(r["offered"] for r in got["per_interval"]) == len(res.records)
+    assert {a["agent"] for a in got["per_agent"]} <= set(range(sum(g.size for g in sc.agents)))
+
+    # --from / --to select by arrival, in local time
+    code, out, err = acd("report", path, "--from", "2025-12-01 10:00", "--to", "2025-12-01 11:00", "--format", "json")
+    assert code == 0, err
+    inside = ((res.records["arrival"] >= 10 * 3600) & (res.records["arrival"] < 11 * 3600)).sum()
+    assert json.loads(out)["calls"] == inside > 0
+    code, out, err = acd("report", path, "--from", "2025-12-01", "--to", "2025-12-01", "--format", "json")
+    assert json.loads(out)["calls"] == len(res.records)            # --to DATE: to the end of that day
+
+    # the table and the CSV: same figures, for a terminal and a spreadsheet
+    code, table, err = acd("report", path, "--interval", "1h")
+    assert code == 0 and "per interval of 60 min" in table and "per agent" in table
+    assert f"{len(res.records):,} calls, 2025-12-01 09:" in table
+    code, text, err = acd("report", path, "--format", "csv")
+    assert code == 0 and text.startswith("# summary\ngroup,offered,answered,")
+    assert f"all,{len(res.records)}," in text
+    # read-only: the journal is untouched
+    assert digest(path) == before
+
+
+def test_acd_report_errors_are_one_line(tmp_path):
+    code, out, err = acd("report", str(tmp_path / "none.sqlite3"))
+    assert code == 2 and err.count("\n") == 1 and "no journal at" in err and out == ""
+    path = str(tmp_path / "old.sqlite3")
+    je = JournaledEngine(SqliteJournal(path, sync="normal"))   # written without clock notes
+    je.close()
+    code, out, err = acd("report", path, "--from", "2026-01-01")
+    assert code == 2 and "no clock notes" in err and err.count("\n") == 1
+    code, out, err = acd("report", path)
+    assert code == 0 and "0 calls" in out
+    for bad in (["--interval", "10s"], ["--from", "yesterday"], ["--format", "pdf"], ["--sl-threshold", "-1"]):
+        code, out, err = acd("report", path, *bad)
+        assert code == 2 and err.count("\n") == 1, (bad, err)
+    code, out, err = acd("report", path, "--from", "2026-01-02", "--to", "2026-01-01")
+    assert code == 2 and "--to must be after --from" in err
+
+
+def test_acd_report_on_a_real_service_journal(tmp_path):
+    """Calls through `acd serve` (FastAGI, fake Asterisk): the report counts what happened."""
+    import asyncio
+
+    from acd.service import Dispatcher
+    from fakes.channel import FakeChannel, agi
+    from service_support import make_config, run, state, until
+
+    cfg = make_config(tmp_path)
+
+    async def day() -> None:
+        d = Dispatcher(cfg)
+        await d.start()
+        try:
+            port = d.fastagi_port
+            await agi(port, "agent_login", callerid="1001")
+            for n in range(3):
+                uid = f"1700000000.{n}"
+                call = await agi(port, "enqueue?queue=support", uniqueid=uid)
+                assert call.variables["ACD_STATUS"] == "OK"
+                await agi(port, "dial_result?status=ANSWER", uniqueid=uid)
+                await asyncio.sleep(0.05)
+                await agi(port, "call_end", uniqueid=uid)
+            await agi(port, "agent_pause?reason=lunch", callerid="1001")
+            lost = await FakeChannel(port, "enqueue?queue=support", uniqueid="1700000000.9").start()
+            await until(lambda: state(d, "1700000000.9") == "waiting", what="the caller waits")
+            await asyncio.sleep(0.1)
+            await lost.hangup()                  # the caller gives up
+            await lost.done()
+        finally:
+            await d.stop()
+
+    run(day())
+    code, out, err = acd("report", cfg.journal.path, "--format", "json")
+    assert code == 0, err
+    got = json.loads(out)
+    s = got["summary"]["support"]
+    assert (s["offered"], s["answered"], s["abandoned"]) == (4, 3, 1)
+    assert s["mean_abandon_wait"] >= 0.1
+    assert got["origin_unix"] is not None and got["per_agent"][0]["agent"] == "1001"
+    assert got["per_agent"][0]["answered"] == 3
+    today = time.strftime("%Y-%m-%d")
+    code, out, err = acd("report", cfg.journal.path, "--from", today, "--to", today)
+    assert code == 0 and "4 calls" in out

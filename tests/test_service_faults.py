@@ -49,16 +49,22 @@ def test_full_journal_refuses_calls_visibly_then_recovers_by_itself(tmp_path):
             await agi(port, "agent_login?agent=1001")
             fill_journal(d)
             refused = None
-            for i in range(2000):       # fill the last pages: the first refused call is the full disk
-                ch = await agi(port, "enqueue?queue=support", uniqueid=f"1700000001.{i}")
-                if ch.variables.get("ACD_STATUS") == "ERROR":
-                    refused = ch
+            for i in range(2000):       # fill the last pages: the first refused command is the full disk
+                uid = f"1700000001.{i}"
+                for script in ("enqueue?queue=support", "call_end?status=ANSWER"):
+                    agent_before, call_before = d.engine.agent_state("1001"), state(d, uid)
+                    ch = await agi(port, script, uniqueid=uid)
+                    if ch.variables.get("ACD_STATUS") == "ERROR":
+                        refused = ch
+                        break
+                if refused is not None:
                     break
-                await agi(port, "call_end?status=ANSWER", uniqueid=f"1700000001.{i}")
             assert refused is not None and refused.variables["ACD_ERROR"] == "JOURNAL_ERROR"
             assert "full" in refused.variables["ACD_ERROR_DETAIL"]
-            assert d.engine.agent_state("1001") == "available"           # rolled back: not reserved
-            assert state(d, refused.uniqueid) is None
+            # rolled back, whichever command it was (call_end of an offered call is two, answer and
+            # complete: both or neither): the agent is not left reserved or busy, the call unchanged
+            assert d.engine.agent_state("1001") == agent_before
+            assert state(d, refused.uniqueid) == call_before
             status, _, body = await http_get(d.http_port, "/healthz")
             assert status == 503 and body.startswith(b"journal down")
             _, _, metrics = await http_get(d.http_port, "/metrics")
@@ -68,6 +74,9 @@ def test_full_journal_refuses_calls_visibly_then_recovers_by_itself(tmp_path):
             free_journal(d)
             await until(lambda: d.engine.up, timeout=8, what="journal back (watchdog probe)")
             assert (await http_get(d.http_port, "/healthz"))[0] == 200
+            if call_before == "offered":    # the refused call_end, sent again: accepted now
+                again = await agi(port, "call_end?status=ANSWER", uniqueid=refused.uniqueid)
+                assert again.variables.get("ACD_STATUS") != "ERROR" and state(d, refused.uniqueid) is None
             ok = await agi(port, "enqueue?queue=support", uniqueid="1700000002.1")
             assert ok.variables["ACD_STATUS"] == "OK"
         finally:

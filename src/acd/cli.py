@@ -6,6 +6,7 @@
     acd demo [--scale F] [--seed N] [--report DIR] [--no-progress]
     acd scenarios                      # the bundled scenarios, one line each
     acd scenarios export NAME [PATH] [--force]
+    acd report JOURNAL [--from WHEN] [--to WHEN] [--interval 30m] [--format table|csv|json]
     acd serve --config acd.toml        # the service for Asterisk (its own options)
 
 ``python -m acd`` is the same command.  Errors in the input (a bad scenario
@@ -29,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, TextIO
 
-from .errors import AcdError
+from .errors import AcdError, InvalidInput
 
 __all__ = ("main", "build_parser")
 
@@ -115,6 +116,39 @@ def _memory(text: str) -> int:
     if not (math.isfinite(v) and v > 0):
         raise argparse.ArgumentTypeError(f"must be a positive size like 2G or 512M, got {text!r}")
     return int(min(v, 2 ** 62))
+
+
+def _when(end_of_day: bool):
+    """A local date or date and time, as a unix time; a date alone is its midnight (the next one
+    with ``end_of_day``)."""
+    def parse(text: str) -> float:
+        import datetime as dt
+        try:
+            when = dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a date like 2026-12-01 or '2026-12-01 08:00', "
+                                             f"got {text!r}") from None
+        if end_of_day and len(text.strip()) <= 10:
+            when += dt.timedelta(days=1)
+        try:
+            return when.timestamp()
+        except (OverflowError, OSError, ValueError):
+            raise argparse.ArgumentTypeError(f"is out of range: {text!r}") from None
+    parse.__name__ = "date"
+    return parse
+
+
+def _duration(text: str) -> float:
+    """``30m``, ``1h``, ``90s`` or seconds; between 1 minute and a week."""
+    t = text.strip().lower()
+    mult = {"s": 1.0, "m": 60.0, "h": 3600.0}.get(t[-1:], 1.0)
+    try:
+        v = float(t[:-1] if t[-1:] in "smh" and t else t) * mult
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a span like 30m, 1h or 900, got {text!r}") from None
+    if not (math.isfinite(v) and 60.0 <= v <= 7 * 86400.0):
+        raise argparse.ArgumentTypeError(f"must be between 1 minute and a week, got {text!r}")
+    return v
 
 
 def _example(*lines: str) -> str:
@@ -209,6 +243,27 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("path", metavar="PATH", nargs="?", default=None, help="file to write (default NAME.toml)")
     ex.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
 
+    r = sub.add_parser("report", help="indicators of real days, from a production journal",
+                       description="Replay the journal of 'acd serve' (read-only; it may be serving) and print "
+                                   "the indicators the simulator gives -- answer rate, service level (both "
+                                   "definitions), ASA, AHT, abandonment, call-backs, occupancy -- for all calls, "
+                                   "per queue, per interval and per agent.  Times are local.",
+                       epilog=_example("acd report /var/lib/acd/journal.sqlite3 --from 2026-12-01 --to 2026-12-01",
+                                       "acd report journal.sqlite3 --interval 15m --format csv > day.csv"))
+    r.add_argument("journal", metavar="JOURNAL", help="the service's SQLite journal ([journal] path)")
+    r.add_argument("--from", dest="since", metavar="WHEN", type=_when(False), default=None,
+                   help="calls that arrived from WHEN on: 2026-12-01 or '2026-12-01 08:00' (local time)")
+    r.add_argument("--to", dest="until", metavar="WHEN", type=_when(True), default=None,
+                   help="... and before WHEN; a date alone means the end of that day")
+    r.add_argument("--interval", type=_duration, default=1800.0, metavar="SPAN",
+                   help="length of the per-interval rows: 30m (default), 15m, 1h or seconds")
+    r.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    r.add_argument("--sl-threshold", type=_seconds, default=None, metavar="S",
+                   help="service level: answered within S seconds (default: the queues' own, if they share "
+                        "one, else 60)")
+    r.add_argument("--short-abandon", type=_bounded(0.0, 3600.0), default=5.0, metavar="S",
+                   help="abandons before S seconds are counted apart (default 5)")
+
     sub.add_parser("serve", add_help=False,
                    help="run the service for Asterisk (FastAGI, AMI, dashboard)",
                    description="acd serve --config acd.toml ('acd serve --help' for its options)")
@@ -268,7 +323,6 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_staff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .errors import InvalidInput
     from .sim.plan import forecast_from_args, load_forecast, plan_table, staff_forecast
     if (args.forecast is None) == (args.rate is None):
         raise InvalidInput("staff needs either a FORECAST.toml file or --rate (not both)")
@@ -346,8 +400,18 @@ def cmd_scenarios(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .journal.report import load_day_report
+    if args.since is not None and args.until is not None and args.until <= args.since:
+        raise InvalidInput("--to must be after --from")
+    report = load_day_report(args.journal, since=args.since, until=args.until, interval=args.interval,
+                             sl_threshold=args.sl_threshold, short_abandon=args.short_abandon)
+    out.write(report.render(args.format))
+    return 0
+
+
 COMMANDS = {"simulate": cmd_simulate, "staff": cmd_staff, "demo": cmd_demo,
-            "scenarios": cmd_scenarios}  # `serve` is handed over in main()
+            "scenarios": cmd_scenarios, "report": cmd_report}  # `serve` is handed over in main()
 
 
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:

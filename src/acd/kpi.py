@@ -521,13 +521,15 @@ INTERVAL_COLUMNS = ("offered", "answered", "abandoned", "answer_rate", "sl_offer
                     "abandon_rate", "aht", "occupancy")
 
 
-def format_table(data: Mapping[str, Any], columns: Optional[Sequence[str]] = None) -> str:
+def format_table(data: Mapping[str, Any], columns: Optional[Sequence[str]] = None,
+                 agent_names: Optional[Sequence[Any]] = None) -> str:
     """A plain-text table, aligned for a terminal, of :func:`summary`, :func:`per_interval` or :func:`per_agent`.
 
     A summary gives one row per indicator and one column per queue (then
     ``all``); per-interval results one row per interval (start clock time)
     with ``columns`` (default :data:`INTERVAL_COLUMNS`); per-agent results one
-    row per agent.  Rates are shown in %, times in seconds, NaN as ``-``.
+    row per agent (named by ``agent_names[index]`` when given).  Rates are
+    shown in %, times in seconds, NaN as ``-``.
     """
     if not isinstance(data, Mapping) or not data:
         raise InvalidInput(f"format_table needs a summary, per_interval or per_agent dict, got {data!r}")
@@ -551,6 +553,8 @@ def format_table(data: Mapping[str, Any], columns: Optional[Sequence[str]] = Non
         names = list(columns) if columns is not None else [c for c in AGENT_INDICATORS if c in data and c != "agent"]
         rows = [["agent"] + [_kind(c, AGENT_INDICATORS)[1] for c in names]]
         for i in range(len(data["agent"])):
-            rows.append([str(int(data["agent"][i]))] + [_fmt(data[c][i], _kind(c, AGENT_INDICATORS)[0]) for c in names])
+            a = int(data["agent"][i])
+            label = str(agent_names[a]) if agent_names is not None and 0 <= a < len(agent_names) else str(a)
+            rows.append([label] + [_fmt(data[c][i], _kind(c, AGENT_INDICATORS)[0]) for c in names])
         return _align(rows)
     raise InvalidInput(f"format_table needs a summary, per_interval or per_agent dict, got keys {list(data)!r}")

@@ -7,8 +7,10 @@ one :data:`acd.kpi.AGENT_INTERVAL` row per stretch an agent spent in one
 state -- the same columns the simulator writes, so :mod:`acd.kpi` measures
 real days and simulated ones with the same code.
 
-Field by field (``now`` is the command's time; engine time, see
-:func:`replay_journal` for the wall clock):
+Field by field (``now`` is the command's time, in engine time: seconds that
+resume where the journal stopped at each restart; :func:`to_unix` places
+them on the wall clock by the ``clock`` notes the service journals at each
+start):
 
 * ``arrival``: the ``enqueue``; ``queue``: the queue it entered (overflows set
   ``overflowed``); ``priority``: the enqueue's (0 when it gave none).
@@ -40,7 +42,7 @@ import numpy as np
 
 from .._core import Assign, DialBack, Exit, OfferCallback, Overflow
 
-__all__ = ("CallLog", "replay_journal")
+__all__ = ("CallLog", "replay_journal", "to_unix")
 
 # kpi's codes (acd.kpi.OUTCOMES / AGENT_STATES), written out: kpi imports numpy-heavy modules lazily
 _ANSWERED, _ABANDONED, _EXITED, _CB_FAILED = 0, 1, 2, 3
@@ -81,6 +83,8 @@ class CallLog:
         self.engine = engine
         self.queue_names: List[str] = []
         self._wrap: Dict[str, float] = {}
+        #: queue -> its service-level time (seconds), as configured
+        self.service_levels: Dict[str, float] = {}
         self._calls: List[_Call] = []
         self._open: Dict[Any, _Call] = {}
         self.agent_names: List[Any] = []
@@ -89,6 +93,8 @@ class CallLog:
         self._intervals: List[Tuple[int, int, float, float]] = []
         self._wrap_until: Dict[Any, float] = {}              # agent -> end of its wrap-up (an engine timer)
         self._offered: set[Any] = set()                       # agents offered a call by this record
+        #: ``(engine time, unix time)`` of each start of the service (its "clock" notes)
+        self.clock: List[Tuple[float, float]] = []
         self.first: Optional[float] = None                    # engine time of the first timed record
         self.last = 0.0                                       # ... and of the last one
 
@@ -98,10 +104,16 @@ class CallLog:
             q = args[0]
             self.queue_names.append(q["name"])
             self._wrap[q["name"]] = float(q.get("wrap_up") or 0.0)
+            if q.get("service_level"):
+                self.service_levels[q["name"]] = float(q["service_level"][1])
+            return
+        if op == "note":
+            if args and args[0] == "clock" and isinstance(args[1], dict):
+                self.clock.append((float(args[1]["engine"]), float(args[1]["unix"])))
             return
         at = _NOW_AT.get(op)
         if at is None:
-            return                                             # notes, skills
+            return                                             # skills
         now = float(args[at])
         self.last = max(self.last, now)
         if self.first is None:
@@ -259,6 +271,17 @@ class CallLog:
             arr = np.array(rows, dtype=float)
             out["agent"], out["state"], out["start"], out["end"] = arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
         return out
+
+
+def to_unix(times: np.ndarray, clock: List[Tuple[float, float]]) -> np.ndarray:
+    """Engine times as unix times, by the last clock anchor at or before each (the first one
+    before it); NaN stays NaN.  ``clock`` must not be empty."""
+    anchors = sorted(clock)
+    eng = np.array([a[0] for a in anchors])
+    unix = np.array([a[1] for a in anchors])
+    t = np.asarray(times, dtype=float)
+    k = np.clip(np.searchsorted(eng, t, side="right") - 1, 0, len(anchors) - 1)
+    return unix[k] + (t - eng[k])
 
 
 def replay_journal(journal: Any, make_observer: Any, engine_factory: Any = None) -> Any:

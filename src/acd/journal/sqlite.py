@@ -16,6 +16,7 @@ import json
 import os
 import sqlite3
 import threading
+import urllib.parse
 import uuid
 from typing import Any, Iterator, List, Tuple
 
@@ -49,16 +50,26 @@ class SqliteJournal:
     existing file must be an acd journal.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, sync: str = "full") -> None:
+    def __init__(self, path: str | os.PathLike[str], *, sync: str = "full", read_only: bool = False) -> None:
+        """``read_only``: open an existing journal to read it (a report), beside a running service
+        if need be; nothing is created or written, and :meth:`append` fails."""
         if sync not in ("full", "normal"):
             raise JournalError(f"sync must be 'full' or 'normal', got {sync!r}")
         self.path = os.fspath(path)
+        self._read_only = read_only
         fresh = self.path == ":memory:" or not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        if read_only and fresh:
+            raise JournalError(f"no journal at {self.path!r}" + ("" if not os.path.exists(self.path) else
+                                                                 " (the file is empty)"))
         self._db: sqlite3.Connection | None = None
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={sync.upper()}")
+            if read_only:
+                uri = "file:" + urllib.parse.quote(os.path.abspath(self.path)) + "?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"PRAGMA synchronous={sync.upper()}")
             if fresh:
                 self._create()
             else:
@@ -97,7 +108,7 @@ class SqliteJournal:
         version = None if row is None else row[0]
         if version != _VERSION:
             raise JournalError(f"journal {self.path!r} has version {version!r}, this acd reads {_VERSION!r}")
-        if self._meta_raw("journal_id") is None:  # journals written before ids existed
+        if self._meta_raw("journal_id") is None and not self._read_only:  # journals written before ids existed
             self._db.execute("INSERT INTO meta VALUES ('journal_id', ?)", (json.dumps(uuid.uuid4().hex[:12]),))
 
     def _meta_raw(self, key: str) -> Any:

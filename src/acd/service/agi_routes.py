@@ -333,8 +333,7 @@ class CallRoutes:
         elif state == "connected":
             what = self._callback_outcome(call, status)
         elif state == "offered" and status == "ANSWER":
-            app.answer(call)
-            app.complete(call)
+            app.answer_and_complete(call)
             what = "completed"
         elif state in LIVE:
             w = app.waiters.get(call)

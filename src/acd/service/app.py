@@ -236,6 +236,14 @@ class Dispatcher:
             self.http = HTTPServer(pages(self), cfg.http.host, cfg.http.port, post=actions(self), guard=guard)
             await self.http.start()
 
+    def _note_clock(self) -> None:
+        """Journal engine time against the wall clock as this node starts serving: engine time
+        resumes where the journal stopped, so reports need one anchor per start (``acd report``)."""
+        try:
+            self.commands.note("clock", {"engine": self.now(), "unix": time.time()})
+        except AcdError as exc:   # the journal is down: the report will place this stretch less well
+            _ev(logging.WARNING, "clock_note_failed", f"could not journal the clock anchor: {exc}")
+
     async def _serve_calls(self) -> None:
         """Steps 2 and 3 of the module docstring: this node now owns the calls."""
         cfg = self.config
@@ -253,6 +261,7 @@ class Dispatcher:
             self._unsubscribe_login = self.ami.on_login(self._on_ami_login)
         self.commands.accepting = True
         self.state = "running"
+        self._note_clock()
         self._take_over_replayed()
         self._tasks.append(loop.create_task(self.commands.run_clock(), name="acd-clock"))
         self._tasks.append(loop.create_task(self.watchdog.run(), name="acd-watchdog"))
@@ -582,6 +591,15 @@ class Dispatcher:
         out = self._run("withdraw", call, lambda now: (call, now))
         self._ended(call)
         _ev(logging.INFO, "withdraw", f"call {call} withdrawn ({state})", call=call, state=state)
+        return out
+
+    def answer_and_complete(self, call: str) -> List[Any]:
+        """A call reported answered and ended at once (its ``h`` after a Dial whose report was
+        lost): both or neither, so that a journal failure cannot leave it connected for ever."""
+        out = self.commands.run_all([("answer", lambda now: (call, now)), ("complete", lambda now: (call, now))])
+        self._touched[call] = self.clock()
+        self._ended(call)
+        _ev(logging.INFO, "complete", f"call {call} answered and completed", call=call)
         return out
 
     def complete(self, call: str) -> List[Any]:

@@ -196,6 +196,32 @@ class Commands:
         self._route(out)
         return out
 
+    def run_all(self, steps: Sequence[Tuple[str, Callable[[float], Tuple[Any, ...]]]]) -> List[Any]:
+        """Several commands as one: journaled in one group commit, their decisions routed once it is
+        durable.  If any is refused (or the commit fails) none of them happened: the engine is
+        rolled back to the journal, as for one refused command."""
+        if self.engine is None or not self.accepting:
+            raise InvalidState(f"cannot run {'+'.join(op for op, _ in steps)}: the dispatcher is {self._state()}")
+        out: List[Any] = []
+        op = steps[0][0] if steps else ""
+        try:
+            with self.engine.batch():
+                for op, make_args in steps:
+                    out.extend(getattr(self.engine, op)(*make_args(self.now())))
+        except AcdError as exc:
+            self.errors[op] = self.errors.get(op, 0) + 1
+            if self.on_fenced is not None and (isinstance(exc, Fenced) or (
+                    isinstance(exc, JournalError) and self.config.journal.shared)):
+                self.on_fenced(str(exc))
+            held = self.engine.take_held()
+            if held:
+                self._route(held)
+            raise
+        finally:
+            self.wake.set()
+        self._route(out)
+        return out
+
     def note(self, kind: str, data: Any) -> int:
         """Journal a fact of the service's (seen by the projections in its place)."""
         assert self.engine is not None
