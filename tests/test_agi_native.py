@@ -41,7 +41,7 @@ def native() -> list[str]:
 
 
 def classic_env(uniqueid: str, *args: str) -> dict[str, str]:
-    env = {"agi_request": "/var/lib/asterisk/agi-bin/acd-agi", "agi_channel": f"PJSIP/trunk-{uniqueid}",
+    env = {"agi_request": "acd-agi", "agi_channel": f"PJSIP/trunk-{uniqueid}",  # agi_request: as Asterisk 22 gives it
            "agi_language": "fr", "agi_type": "PJSIP", "agi_uniqueid": uniqueid, "agi_version": "22.10.1",
            "agi_callerid": "0612345678", "agi_calleridname": "Alice", "agi_context": "acd-in",
            "agi_extension": "100", "agi_priority": "2", "agi_enhanced": "0.0", "agi_accountcode": "",
