@@ -8,11 +8,12 @@ makes Asterisk do:
   on answer the ``U()`` subroutine runs ``AGI(dial_result?status=ANSWER)`` on the
   agent's channel; after ``Dial`` the caller runs ``AGI(dial_result?status=...)``
   and loops back to ``enqueue`` when ``ACD_REQUEUE=1``; ``CALLBACK``, ``EXIT``,
-  ``ERROR`` or an unreachable ACD end the call (the fallback); the ``h`` extension
-  runs ``AGI(call_end?status=${DIALSTATUS})``;
+  ``ERROR`` or an unreachable ACD end the call (the fallback); the channel's
+  hang-up handler runs ``AGI(call_end?status=${DIALSTATUS})`` however it ended
+  (inside an AGI step too: docs/asterisk22.md section 6);
 * ``[acd-callback]``: an AMI ``Originate`` rings the agent's phone under the
   ``ChannelId`` acd gave; once answered it runs ``AGI(callback_answered)``, dials
-  the customer, ``AGI(callback_result)``, then ``h``: ``AGI(call_end)``;
+  the customer, ``AGI(callback_result)``, then its hang-up handler: ``AGI(call_end)``;
 * the manager (:class:`~fakes.ami.FakeAMI`) lists the live channels, sends
   ``Hangup``/``Newstate``/``OriginateResponse`` events.
 
