@@ -183,18 +183,23 @@ class Commands:
         try:
             out = getattr(self.engine, op)(*make_args(self.now()))
         except AcdError as exc:
-            self.errors[op] = self.errors.get(op, 0) + 1
-            if self.on_fenced is not None and (isinstance(exc, Fenced) or (
-                    isinstance(exc, JournalError) and self.config.journal.shared)):
-                self.on_fenced(str(exc))
-            held = self.engine.take_held()   # deadlines that fell due before the refusal
-            if held:
-                self._route(held)
+            self._refused(op, exc)
             raise
         finally:
             self.wake.set()
         self._route(out)
         return out
+
+    def _refused(self, op: str, exc: AcdError) -> None:
+        """After a refused command: count it, report a lost lead, route the deadlines that fell due."""
+        assert self.engine is not None
+        self.errors[op] = self.errors.get(op, 0) + 1
+        if self.on_fenced is not None and (isinstance(exc, Fenced) or (
+                isinstance(exc, JournalError) and self.config.journal.shared)):
+            self.on_fenced(str(exc))
+        held = self.engine.take_held()   # deadlines that fell due before the refusal
+        if held:
+            self._route(held)
 
     def run_all(self, steps: Sequence[Tuple[str, Callable[[float], Tuple[Any, ...]]]]) -> List[Any]:
         """Several commands as one: journaled in one group commit, their decisions routed once it is
@@ -209,13 +214,7 @@ class Commands:
                 for op, make_args in steps:
                     out.extend(getattr(self.engine, op)(*make_args(self.now())))
         except AcdError as exc:
-            self.errors[op] = self.errors.get(op, 0) + 1
-            if self.on_fenced is not None and (isinstance(exc, Fenced) or (
-                    isinstance(exc, JournalError) and self.config.journal.shared)):
-                self.on_fenced(str(exc))
-            held = self.engine.take_held()
-            if held:
-                self._route(held)
+            self._refused(op, exc)
             raise
         finally:
             self.wake.set()
