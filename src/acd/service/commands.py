@@ -20,7 +20,7 @@ import asyncio
 import dataclasses
 import json
 import logging
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from ..errors import AcdError, Fenced, InvalidState, JournalError
 from ..journal import Journal, JournaledEngine, SqliteJournal
