@@ -131,13 +131,20 @@ def test_the_relay_replays_a_real_asterisk_session(name, events):
                             env={**os.environ, "ACD_AGI_SOCKET": path})
     assert proc.stdin and proc.stdout and proc.stderr
     end_status = None
+    relayed_so_far = 0                              # bytes the dispatcher must have before the next signal
     try:
         for direction, data in events:
             if direction == "asterisk->acd":
                 if data == "acd-agi-relay/2\n":
+                    relayed_so_far += len(data)
                     continue                            # the relay's own
                 if data == "HANGUP\n":
                     wait_for_handler(proc.pid)          # in the recording it ran long before
+                    # what Asterisk wrote before hanging up reached acd first: let the relay forward it
+                    deadline = time.monotonic() + 5
+                    while len(seen[0]) < relayed_so_far and time.monotonic() < deadline:
+                        time.sleep(0.001)
+                    relayed_so_far += len(data)
                     proc.send_signal(signal.SIGHUP)     # res_agi signals a classic AGI process
                     # the signal and the next bytes on stdin race in the relay: keep the recorded order
                     deadline = time.monotonic() + 5
@@ -146,6 +153,7 @@ def test_the_relay_replays_a_real_asterisk_session(name, events):
                     continue
                 proc.stdin.write(data.encode())
                 proc.stdin.flush()
+                relayed_so_far += len(data.encode())
             elif data.startswith("acd-relay-end "):
                 end_status = data.split()[1]            # kept from Asterisk
             else:

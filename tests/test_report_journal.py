@@ -141,10 +141,12 @@ def test_acd_report_gives_the_simulators_indicators_on_the_wall_clock(tmp_path, 
     time.tzset()
     midnight = 1764547200.0                       # 2025-12-01 00:00 UTC
     path = str(tmp_path / "day.sqlite3")
+    opened = []
 
     def journaled_engine(**options):
         je = JournaledEngine(SqliteJournal(path, sync="normal"), **options)
         je.note("clock", {"engine": 0.0, "unix": midnight})     # engine second 0 is that midnight
+        opened.append(je)
         return je
 
     journaled_engine.accept_callback = True
@@ -154,6 +156,8 @@ def test_acd_report_gives_the_simulators_indicators_on_the_wall_clock(tmp_path, 
                          record_agents=True, loop=ReferenceLoop)
     monkeypatch.undo()
     monkeypatch.setenv("TZ", "UTC")
+    for je in opened:
+        je.close()              # else the writer's checkpoint at garbage collection changes the file later
     before = digest(path)
     t = sc.targets
     targets = ("--sl-threshold", str(t.service_level[1]), "--short-abandon", str(t.short_abandon))
