@@ -958,3 +958,174 @@ def test_fuzz_hostile_peers_never_crash_the_server(payload, reply):
             await server.stop(timeout=1)
 
     assert variables(run(main()))["ACD_STATUS"] == "OK"
+
+
+# ------------------------------------------------- one outcome per connection (acd_fastagi_sessions_total)
+
+
+async def _stream_welcome(session: AGISession, args: dict[str, str]) -> None:
+    await session.stream_file("welcome")
+
+
+async def _fails(session: AGISession, args: dict[str, str]) -> None:
+    raise InvalidInput("no such priority")
+
+
+async def _never_ends(session: AGISession, args: dict[str, str]) -> None:
+    await asyncio.sleep(60)
+
+
+async def _relay_json(path: str, responder: Callable[[str], Any]) -> None:
+    """Play the Python classic-AGI script's JSON relay for one call, until the dispatcher's end."""
+    hello = {"op": "hello", "v": 1, "script": "enqueue", "args": {},
+             "env": {"agi_request": "acd-agi", "agi_channel": "PJSIP/1-1", "agi_uniqueid": "1.1"}}
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write((json.dumps(hello) + "\n").encode())
+    try:
+        while line := await asyncio.wait_for(reader.readline(), 5):
+            msg = json.loads(line)
+            if msg["op"] == "end":
+                break
+            reply = responder(" ".join([msg["name"], *map(str, msg.get("args", []))]))
+            if reply is CLOSE:
+                break
+            for text in reply.split("\n"):
+                if text == "HANGUP":
+                    writer.write(b'{"op": "hangup"}\n')
+                    continue
+                code, _, rest = text.partition(" ")
+                result = rest.split("=", 1)[1].split(" ")[0] if "result=" in rest else None
+                writer.write((json.dumps({"op": "reply", "code": int(code), "result": result, "data": None,
+                                          "extra": [], "message": rest, "usage": None}) + "\n").encode())
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+async def _relay_raw(path: str, responder: Callable[[str], Any], script: str = "enqueue") -> None:
+    """Play the compiled relay for one call: its preamble, then the AGI stream byte for byte
+    (a classic AGI environment: the script is the first argument)."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    env = env_text(agi_network="", agi_request="acd-agi", agi_arg_1=script)
+    writer.write(b"acd-agi-relay/2\n" + env.encode())
+    try:
+        while line := await asyncio.wait_for(reader.readline(), 5):
+            if line.startswith(b"acd-relay-end "):
+                break
+            reply = responder(line.decode().rstrip("\n"))
+            if reply is CLOSE:
+                break
+            writer.write((reply + "\n").encode())
+            await writer.drain()
+    finally:
+        writer.close()
+
+
+_HANGUP_MID_COMMAND = ("STREAM FILE", "HANGUP\n200 result=-1 endpos=0")
+OUTCOME_PATHS = [
+    ("completed", _stream_welcome, lambda: default_reply, "enqueue"),
+    ("hung_up", _stream_welcome, lambda: Script(_HANGUP_MID_COMMAND), "enqueue"),
+    ("hung_up", _stream_welcome, lambda: Script(("STREAM FILE", "511 Command Not Permitted on a dead channel")),
+     "enqueue"),
+    ("hung_up", _stream_welcome, lambda: Script(("STREAM FILE", CLOSE)), "enqueue"),
+    ("error", _fails, lambda: default_reply, "enqueue"),
+    ("rejected", _stream_welcome, lambda: default_reply, "nope"),
+]
+
+
+@pytest.mark.parametrize("transport", ["tcp", "json relay", "raw relay"])
+@pytest.mark.parametrize("expected, handler, responder, script", OUTCOME_PATHS)
+def test_each_connection_has_exactly_one_outcome(transport, expected, handler, responder, script):
+    if transport == "json relay" and script != "enqueue":
+        pytest.skip("the JSON relay names its script in the hello; covered by the other transports")
+    sock_dir = tempfile.mkdtemp(prefix="acd-")
+    path = os.path.join(sock_dir, "agi.sock")
+
+    async def main() -> FastAGIServer:
+        server = FastAGIServer(port=0, unix_path=path, error_timeout=0.5)
+        server.route("enqueue", handler)
+        port = await serving(server)
+        try:
+            if transport == "tcp":
+                await fake_call(port, responder(), env=env_text(script))
+            elif transport == "json relay":
+                await _relay_json(path, responder())
+            else:
+                await _relay_raw(path, responder(), script)
+            for _ in range(100):   # the server counts once the connection is closed on its side
+                if sum(server.stats.outcomes.values()):
+                    break
+                await asyncio.sleep(0.01)
+            return server
+        finally:
+            await server.stop(timeout=2)
+
+    try:
+        server = run(main())
+    finally:
+        shutil.rmtree(sock_dir, ignore_errors=True)
+    out = server.stats.outcomes
+    assert {k: v for k, v in out.items() if v} == {expected: 1}, out
+    assert sum(server.stats.by_code.values()) <= 1
+
+
+def test_refused_and_shed_connections_have_one_outcome():
+    async def main() -> FastAGIServer:
+        started = asyncio.Event()
+
+        async def handler(session: AGISession, args: dict[str, str]) -> None:
+            started.set()
+            await asyncio.sleep(60)
+
+        server = FastAGIServer(port=0, max_sessions=1, error_timeout=0.5)
+        server.route("enqueue", handler)
+        port = await serving(server)
+        first = asyncio.create_task(fake_call(port))
+        await started.wait()
+        await fake_call(port)                       # BUSY
+        await server.stop(timeout=0.1)              # the first is cut short
+        await first
+        return server
+
+    server = run(main())
+    assert {k: v for k, v in server.stats.outcomes.items() if v} == {"refused": 1, "shutdown": 1}
+    assert server.stats.by_code == {"BUSY": 1, "SHUTDOWN": 1}
+    assert sum(server.stats.outcomes.values()) == server.stats.accepted == 2
+
+
+def test_shutdown_while_an_error_is_reported_counts_the_session_once():
+    """Defect: a session cut short by stop() while its error was being reported counted twice
+    (its code and SHUTDOWN), and a handler told to stop (Shutdown) was an error, not a shutdown."""
+    async def main() -> FastAGIServer:
+        reporting = asyncio.Event()
+
+        def slow_error_report(cmd: str) -> Any:
+            if cmd.startswith("SET VARIABLE") and "ACD_STATUS" in cmd:
+                reporting.set()
+                return (30.0, "200 result=1")       # Asterisk stalls while the error is reported
+            return default_reply(cmd)
+
+        server = FastAGIServer(port=0, error_timeout=20.0)
+        server.route("enqueue", _fails)
+        port = await serving(server)
+        call = asyncio.create_task(fake_call(port, slow_error_report, read_timeout=60))
+        await reporting.wait()
+        await server.stop(timeout=0.1)
+        call.cancel()
+        await asyncio.gather(call, return_exceptions=True)
+        return server
+
+    server = run(main())
+    assert {k: v for k, v in server.stats.outcomes.items() if v} == {"error": 1}
+    assert server.stats.by_code == {"INVALID_INPUT": 1}
+
+
+def test_a_handler_told_to_stop_is_a_shutdown():
+    from acd.errors import Shutdown
+
+    async def stopping(session: AGISession, args: dict[str, str]) -> None:
+        raise Shutdown("the ACD is stopping")
+
+    _, server = _run_handler(stopping, default_reply)
+    assert {k: v for k, v in server.stats.outcomes.items() if v} == {"shutdown": 1}
+    assert server.stats.by_code == {"SHUTDOWN": 1}

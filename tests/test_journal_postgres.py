@@ -267,3 +267,52 @@ def test_demote_fails_the_appends_waiting_behind_a_commit(pg_url):
     j._write = real
     j.close()
     lead.release()
+
+
+def test_acd_report_reads_a_postgresql_journal_read_only(pg_url):
+    import io
+    import json
+
+    from acd.cli import main as acd_main
+    from acd.policy import Queue
+
+    j, lead = leader(pg_url)
+    je = JournaledEngine(j)
+    je.note("clock", {"engine": 0.0, "unix": 1764579600.0})
+    je.add_skill("fr")
+    je.add_queue(Queue("q", wrap_up=5.0, service_level=(0.8, 20.0)))
+    je.login("a1", {"fr": 1}, 0.0)
+    je.enqueue("c1", "q", 1.0)
+    je.answer("c1", 4.0)
+    je.complete("c1", 64.0)
+    je.enqueue("c2", "q", 70.0)
+    je.answer("c2", 100.0)
+    je.complete("c2", 130.0)
+    je.enqueue("c3", "q", 131.0)
+    je.enqueue("c4", "q", 132.0)
+    je.abandon("c4", 140.0)
+    before = len(j)
+
+    def acd(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        return acd_main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
+
+    code, out, err = acd("report", pg_url, "--format", "json")
+    assert code == 0, err
+    got = json.loads(out)
+    s = got["summary"]["q"]
+    assert (s["offered"], s["answered"], s["abandoned"], s["answered_within"]) == (3, 2, 1, 1)
+    assert got["open_calls"] == 1 and got["sl_threshold"] == 20.0
+    from acd.journal.postgres import redact_url
+    assert got["journal"] == redact_url(pg_url)          # never a password
+    je.close()
+    lead.release()
+    r = PostgresJournal(pg_url, node="check")
+    assert len(r) == before                            # the report wrote nothing
+    r.close()
+    code, out, err = acd("report", pg_url, "--schema", "other")
+    assert code == 2 and "holds no acd journal" in err and err.count("\n") == 1
+    ro = PostgresJournal(pg_url, read_only=True)
+    with pytest.raises(JournalError, match="read-only"):
+        ro.promote(99)
+    ro.close()

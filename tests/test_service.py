@@ -502,10 +502,21 @@ def test_http_metrics_snapshot_and_dashboard(tmp_path):
             assert snap["agents"]["1001"]["state"] == "busy" and snap["agents"]["1001"]["dial"] == "PJSIP/1001"
             assert snap["service"]["fastagi"]["active"] == 1 and snap["service"]["ami"]["enabled"] is False
 
-            status, headers, body = await http_get(d.http_port, "/")
+            status, headers, body = await http_get(d.http_port, "/dashboard")   # the page without scripts
             page = body.decode()
             assert status == 200 and 'http-equiv="refresh" content="2"' in page
             assert "<td>support</td>" in page and "PJSIP/1001" in page
+
+            status, headers, body = await http_get(d.http_port, "/")          # the wallboard
+            page = body.decode()
+            assert status == 200 and 'id="initial"' in page and "refresh" not in page
+            assert "script-src 'nonce-" in headers["content-security-policy"]
+            status, headers, body = await http_get(d.http_port, "/wallboard.json")
+            board = json.loads(body)
+            q = board["queues"][0]
+            assert q["name"] == "support" and q["waiting"] == 1 and q["today"]["offered"] == 2
+            assert q["today"]["answered"] == 1 and board["callers"]["total"] == 1
+            assert [a["state"] for a in board["agents"]] == ["busy"] and board["agents"][0]["dial"] == "PJSIP/1001"
 
             assert (await http_get(d.http_port, "/healthz"))[0] == 200
             assert (await http_get(d.http_port, "/nope"))[0] == 404

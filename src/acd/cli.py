@@ -6,7 +6,7 @@
     acd demo [--scale F] [--seed N] [--report DIR] [--no-progress]
     acd scenarios                      # the bundled scenarios, one line each
     acd scenarios export NAME [PATH] [--force]
-    acd report JOURNAL [--from WHEN] [--to WHEN] [--interval 30m] [--format table|csv|json]
+    acd report JOURNAL | --queue-log FILE [--from WHEN] [--to WHEN] [--interval 30m] [--format table|csv|json|html]
     acd serve --config acd.toml        # the service for Asterisk (its own options)
 
 ``python -m acd`` is the same command.  Errors in the input (a bad scenario
@@ -249,15 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "definitions), ASA, AHT, abandonment, call-backs, occupancy -- for all calls, "
                                    "per queue, per interval and per agent.  Times are local.",
                        epilog=_example("acd report /var/lib/acd/journal.sqlite3 --from 2026-12-01 --to 2026-12-01",
-                                       "acd report journal.sqlite3 --interval 15m --format csv > day.csv"))
-    r.add_argument("journal", metavar="JOURNAL", help="the service's SQLite journal ([journal] path)")
+                                       "acd report journal.sqlite3 --interval 15m --format csv > day.csv",
+                                       "acd report --queue-log /var/log/asterisk/queue_log --from 2026-12-01"))
+    r.add_argument("journal", metavar="JOURNAL", nargs="?", default=None,
+                   help="the service's journal: its SQLite file ([journal] path) or its postgresql:// URL "
+                        "([journal] url; the password from PGPASSWORD or ~/.pgpass)")
+    r.add_argument("--schema", default="acd", help="the PostgreSQL journal's schema ([journal] schema)")
+    r.add_argument("--queue-log", metavar="FILE", default=None,
+                   help="instead of a journal: an Asterisk queue_log (app_queue's, or the one acd serve writes)")
     r.add_argument("--from", dest="since", metavar="WHEN", type=_when(False), default=None,
                    help="calls that arrived from WHEN on: 2026-12-01 or '2026-12-01 08:00' (local time)")
     r.add_argument("--to", dest="until", metavar="WHEN", type=_when(True), default=None,
                    help="... and before WHEN; a date alone means the end of that day")
     r.add_argument("--interval", type=_duration, default=1800.0, metavar="SPAN",
                    help="length of the per-interval rows: 30m (default), 15m, 1h or seconds")
-    r.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    r.add_argument("--format", choices=("table", "csv", "json", "html"), default="table",
+                   help="table (default), csv, json, or html (one page with charts: > day.html)")
     r.add_argument("--sl-threshold", type=_seconds, default=None, metavar="S",
                    help="service level: answered within S seconds (default: the queues' own, if they share "
                         "one, else 60)")
@@ -401,11 +408,17 @@ def cmd_scenarios(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .journal.report import load_day_report
+    from .journal.report import load_day_report, load_queue_log_report
+    if (args.journal is None) == (args.queue_log is None):
+        raise InvalidInput("report: give a JOURNAL or --queue-log FILE (one of them)")
     if args.since is not None and args.until is not None and args.until <= args.since:
         raise InvalidInput("--to must be after --from")
-    report = load_day_report(args.journal, since=args.since, until=args.until, interval=args.interval,
-                             sl_threshold=args.sl_threshold, short_abandon=args.short_abandon)
+    opts = dict(since=args.since, until=args.until, interval=args.interval, sl_threshold=args.sl_threshold,
+                short_abandon=args.short_abandon)
+    if args.queue_log is not None:
+        report = load_queue_log_report(args.queue_log, **opts)
+    else:
+        report = load_day_report(args.journal, schema=args.schema, **opts)
     out.write(report.render(args.format))
     return 0
 

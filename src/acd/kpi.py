@@ -20,6 +20,11 @@ Inputs
 ``cb_offered``, ``cb_accepted``, ``cb_dialled``, ``cb_reached`` (bool)
                       a call-back was offered / accepted / dialled at least
                       once / reached the caller.
+``surveyed`` (bool)   the caller was asked the post-call survey
+``csat`` (f8)         their satisfaction score 1..5, NaN if none (not asked,
+                      no answer); values outside 1..5 count as no answer
+``solved`` (f8)       the survey's second question: 1.0 yes, 0.0 no, NaN if
+                      none
 
 :data:`AGENT_INTERVAL` — one row per stretch of time an agent spent in one
 state while logged in: ``agent`` (i4), ``state`` (i1, see
@@ -60,6 +65,13 @@ With ``T`` = ``sl_threshold`` and ``S`` = ``short_abandon`` (seconds); the
   ``cb_accept_rate`` = cb_accepted / cb_offered, ``cb_reach_rate`` =
   cb_reached / cb_dialled;
 * ``overflowed``, ``transferred``: counts of calls;
+* survey figures (only calls with ``surveyed`` set count): ``surveys`` (calls
+  asked), ``csat_responses`` (calls that gave a score 1..5),
+  ``csat_response_rate`` = csat_responses / surveys, ``csat_mean`` = mean
+  score, ``csat_share`` (CSAT) = responses scoring 4 or 5 / csat_responses,
+  ``solved_responses`` (answers to the second question) and ``solved_rate`` =
+  yes / solved_responses; per agent (the agent who answered) the same
+  ``csat_responses``, ``csat_mean``, ``csat_share``;
 * ``occupancy`` = (reserved + busy + wrap_up time) / (logged-in time minus
   paused time), from agent intervals; agents are not split by queue, so in
   :func:`summary` only ``"all"`` has it (queues get NaN).
@@ -71,7 +83,7 @@ an error.  Calls are counted in the queue they entered (``queue``).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -85,6 +97,7 @@ __all__ = (
     "INDICATORS",
     "AGENT_INDICATORS",
     "INTERVAL_COLUMNS",
+    "SURVEY_INDICATORS",
     "ANSWERED",
     "ABANDONED",
     "EXITED",
@@ -117,6 +130,9 @@ CALL_RECORD = np.dtype([
     ("cb_accepted", "?"),
     ("cb_dialled", "?"),
     ("cb_reached", "?"),
+    ("surveyed", "?"),
+    ("csat", "f8"),
+    ("solved", "f8"),
 ])
 
 AGENT_INTERVAL = np.dtype([("agent", "i4"), ("state", "i1"), ("start", "f8"), ("end", "f8")])
@@ -161,6 +177,13 @@ INDICATORS: Dict[str, Tuple[str, str]] = {
     "cb_reach_rate": ("rate", "call-back reach rate"),
     "overflowed": ("count", "overflowed"),
     "transferred": ("count", "transferred"),
+    "surveys": ("count", "surveys"),
+    "csat_responses": ("count", "CSAT responses"),
+    "csat_response_rate": ("rate", "CSAT response rate"),
+    "csat_mean": ("score", "CSAT mean 1-5"),
+    "csat_share": ("rate", "CSAT (4-5)"),
+    "solved_responses": ("count", "solved responses"),
+    "solved_rate": ("rate", "solved rate"),
     "occupancy": ("rate", "occupancy"),
 }
 
@@ -175,7 +198,14 @@ AGENT_INDICATORS: Dict[str, Tuple[str, str]] = {
     "paused": ("seconds", "paused s"),
     "working": ("seconds", "working s"),
     "occupancy": ("rate", "occupancy"),
+    "csat_responses": ("count", "CSAT responses"),
+    "csat_mean": ("score", "CSAT mean"),
+    "csat_share": ("rate", "CSAT (4-5)"),
 }
+
+#: the survey's indicators, left out of a text table when no call was surveyed (a simulation)
+SURVEY_INDICATORS = ("surveys", "csat_responses", "csat_response_rate", "csat_mean", "csat_share",
+                     "solved_responses", "solved_rate")
 
 _REQUIRED = ("queue", "arrival", "answered", "ended", "outcome", "agent", "talk", "wrap", "overflowed",
              "transferred", "cb_offered", "cb_accepted", "cb_dialled", "cb_reached")
@@ -305,6 +335,33 @@ def _indicators(r: np.ndarray, group: np.ndarray, n: int, threshold: float, shor
     out["cb_reach_rate"] = _ratio(out["cb_reached"], out["cb_dialled"])
     out["overflowed"] = count(r["overflowed"].astype(bool))
     out["transferred"] = count(r["transferred"].astype(bool))
+    out.update(_survey(r, count, total))
+    return out
+
+
+def _scores(r: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(surveyed mask, score 1..5 or 0 for none); records without the survey columns have neither."""
+    names = r.dtype.names or ()
+    if "surveyed" not in names or "csat" not in names:
+        return np.zeros(len(r), dtype=bool), np.zeros(len(r))
+    surveyed = r["surveyed"].astype(bool)
+    csat = r["csat"]
+    with np.errstate(invalid="ignore"):      # NaN: no score
+        valid = surveyed & (csat >= 1) & (csat <= 5)
+    return surveyed, np.where(valid, csat, 0.0)
+
+
+def _survey(r: np.ndarray, count: Callable[[np.ndarray], np.ndarray],
+            total: Callable[[np.ndarray], np.ndarray]) -> Dict[str, np.ndarray]:
+    surveyed, score = _scores(r)
+    out: Dict[str, np.ndarray] = {"surveys": count(surveyed), "csat_responses": count(score > 0)}
+    out["csat_response_rate"] = _ratio(out["csat_responses"], out["surveys"])
+    out["csat_mean"] = _ratio(total(score), out["csat_responses"])
+    out["csat_share"] = _ratio(count(score >= 4), out["csat_responses"])
+    solved = r["solved"] if "solved" in (r.dtype.names or ()) else np.full(len(r), np.nan)
+    answered = surveyed & ((solved == 0) | (solved == 1))
+    out["solved_responses"] = count(answered)
+    out["solved_rate"] = _ratio(count(answered & (solved == 1)), out["solved_responses"])
     return out
 
 
@@ -444,7 +501,8 @@ def per_interval(records: np.ndarray, queue_names: Sequence[str], interval: floa
 
 
 def per_agent(records: np.ndarray, agent_intervals: Optional[np.ndarray] = None) -> Dict[str, np.ndarray]:
-    """Per agent: answered calls, total talk and wrap-up, AHT, logged-in, paused and working time, occupancy.
+    """Per agent: answered calls, total talk and wrap-up, AHT, logged-in, paused and working time, occupancy,
+    and the survey scores of the calls they answered (``csat_responses``, ``csat_mean``, ``csat_share``).
 
     Rows are the agents (``agent``, sorted) seen in answered records or in
     ``agent_intervals``.  ``aht`` = (talk + wrap) / answered;
@@ -466,6 +524,10 @@ def per_agent(records: np.ndarray, agent_intervals: Optional[np.ndarray] = None)
     out["talk"] = np.bincount(ra, weights=r["talk"][ans], minlength=m)
     out["wrap"] = np.bincount(ra, weights=r["wrap"][ans], minlength=m)
     out["aht"] = _ratio(out["talk"] + out["wrap"], out["answered"])
+    _, score = _scores(r[ans])
+    out["csat_responses"] = np.bincount(ra, weights=score > 0, minlength=m).round().astype(np.int64)
+    out["csat_mean"] = _ratio(np.bincount(ra, weights=score, minlength=m), out["csat_responses"])
+    out["csat_share"] = _ratio(np.bincount(ra, weights=score >= 4, minlength=m), out["csat_responses"])
     if iv is not None:
         ia = inverse[int(ans.sum()):]
         dur = iv["end"] - iv["start"]
@@ -521,6 +583,13 @@ INTERVAL_COLUMNS = ("offered", "answered", "abandoned", "answer_rate", "sl_offer
                     "abandon_rate", "aht", "occupancy")
 
 
+_SURVEY_COLUMNS = ("csat_responses", "csat_mean", "csat_share")
+
+
+def _any_count(values: Any) -> bool:
+    return values is not None and bool(np.asarray(values).sum() > 0)
+
+
 def format_table(data: Mapping[str, Any], columns: Optional[Sequence[str]] = None,
                  agent_names: Optional[Sequence[Any]] = None) -> str:
     """A plain-text table, aligned for a terminal, of :func:`summary`, :func:`per_interval` or :func:`per_agent`.
@@ -529,7 +598,10 @@ def format_table(data: Mapping[str, Any], columns: Optional[Sequence[str]] = Non
     ``all``); per-interval results one row per interval (start clock time)
     with ``columns`` (default :data:`INTERVAL_COLUMNS`); per-agent results one
     row per agent (named by ``agent_names[index]`` when given).  Rates are
-    shown in %, times in seconds, NaN as ``-``.
+    shown in %, times in seconds, NaN as ``-``.  By default the survey's
+    indicators (:data:`SURVEY_INDICATORS`) are shown only when some call was
+    surveyed (a simulated day has no survey), per interval then as
+    ``csat_responses``, ``csat_mean`` and ``csat_share`` columns.
     """
     if not isinstance(data, Mapping) or not data:
         raise InvalidInput(f"format_table needs a summary, per_interval or per_agent dict, got {data!r}")
@@ -537,6 +609,8 @@ def format_table(data: Mapping[str, Any], columns: Optional[Sequence[str]] = Non
     if isinstance(first, Mapping):  # summary
         groups = list(data)
         names = list(columns) if columns is not None else list(first)
+        if columns is None and not any(data[g].get("surveys") for g in groups):
+            names = [n for n in names if n not in SURVEY_INDICATORS]
         rows = [["indicator"] + groups]
         for name in names:
             kind, label = _kind(name, INDICATORS)
@@ -544,6 +618,8 @@ def format_table(data: Mapping[str, Any], columns: Optional[Sequence[str]] = Non
         return _align(rows)
     if "start" in data:  # per interval
         names = list(columns) if columns is not None else [c for c in INTERVAL_COLUMNS if c in data]
+        if columns is None and _any_count(data.get("surveys")):
+            names += [c for c in _SURVEY_COLUMNS if c in data]
         header = ["interval"] + [_kind(c, INDICATORS)[1] for c in names]
         rows = [header]
         for i in range(len(data["start"])):
@@ -551,6 +627,8 @@ def format_table(data: Mapping[str, Any], columns: Optional[Sequence[str]] = Non
         return _align(rows)
     if "agent" in data:  # per agent
         names = list(columns) if columns is not None else [c for c in AGENT_INDICATORS if c in data and c != "agent"]
+        if columns is None and not _any_count(data.get("csat_responses")):
+            names = [n for n in names if n not in SURVEY_INDICATORS]
         rows = [["agent"] + [_kind(c, AGENT_INDICATORS)[1] for c in names]]
         for i in range(len(data["agent"])):
             a = int(data["agent"][i])

@@ -3,13 +3,15 @@
 Replies as Asterisk 22 does: ``200 result=...`` for what succeeds, ``HANGUP``
 then ``511 Command Not Permitted on a dead channel or intercepted channel``
 once the caller has hung up, ``GET DATA`` giving the digits it was told to
-press.  See tests/data/asterisk22/ for the recordings it is checked against.
+press: the same every time (a str), or one entry per ``GET DATA`` (a list;
+``""`` lets it time out, ``None`` hangs up during it -- ``200 result=-1`` then
+``HANGUP``, as Asterisk 22 does -- and once the list is used up it times out).  See tests/data/asterisk22/ for the recordings it is checked against.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from agi_support import split_args
 
@@ -20,7 +22,7 @@ class FakeChannel:
     """Plays Asterisk for one AGI() of one channel over FastAGI."""
 
     def __init__(self, port: int, script: str, *, uniqueid: str = "1700000000.1", callerid: str = "0612345678",
-                 digits: str = "") -> None:
+                 digits: Union[str, Sequence[Optional[str]]] = "") -> None:
         self.port = port
         self.script = script
         self.uniqueid = uniqueid
@@ -28,6 +30,7 @@ class FakeChannel:
         self.digits = digits
         self.commands: List[str] = []
         self.hung_up = False
+        self._gets = 0                      # GET DATA commands answered
         self._writer: Optional[asyncio.StreamWriter] = None
         self._task: Optional[asyncio.Task[None]] = None
 
@@ -50,7 +53,13 @@ class FakeChannel:
         if self.hung_up:
             return "511 Command Not Permitted on a dead channel or intercept routine"
         if cmd.startswith("GET DATA"):
-            return f"200 result={self.digits}" if self.digits else "200 result= (timeout)"
+            digits: Optional[str] = self.digits if isinstance(self.digits, str) else \
+                (self.digits[self._gets] if self._gets < len(self.digits) else "")
+            self._gets += 1
+            if digits is None:
+                self.hung_up = True
+                return "200 result=-1\nHANGUP"
+            return f"200 result={digits}" if digits else "200 result= (timeout)"
         return "200 result=0"
 
     async def start(self) -> "FakeChannel":

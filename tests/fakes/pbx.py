@@ -7,7 +7,11 @@ makes Asterisk do:
   dials ``${ACD_AGENT_DIAL}`` (the agent's phone rings, answers or not, is busy);
   on answer the ``U()`` subroutine runs ``AGI(dial_result?status=ANSWER)`` on the
   agent's channel; after ``Dial`` the caller runs ``AGI(dial_result?status=...)``
-  and loops back to ``enqueue`` when ``ACD_REQUEUE=1``; ``CALLBACK``, ``EXIT``,
+  and loops back to ``enqueue`` when ``ACD_REQUEUE=1``; with
+  :attr:`PhoneBehaviour.after_dial` (``Dial``'s ``g`` option), when the agent hangs up
+  first the caller goes on: ``AGI(dial_result?status=ANSWER)``, then ``AGI(survey)``
+  when ``enqueue`` set ``ACD_SURVEY=1`` (the caller presses
+  :attr:`PhoneBehaviour.survey_press`); ``CALLBACK``, ``EXIT``,
   ``ERROR`` or an unreachable ACD end the call (the fallback); the channel's
   hang-up handler runs ``AGI(call_end?status=${DIALSTATUS})`` however it ended
   (inside an AGI step too: docs/asterisk22.md section 6);
@@ -52,6 +56,10 @@ class PhoneBehaviour:
     ring_timeout: float = 2.0            # Dial(${ACD_AGENT_DIAL},<this>)
     retry_wait: float = 0.5              # Wait() before the example's next enqueue when acd gave no status
     enqueue_retries: int = 3             # how many times the example retries an enqueue that got no status
+    # the example's Dial(...,g): the caller's side goes on after the agent hangs up (a call_end lost
+    # to a deposed node is made up for by the caller's AMI Hangup: Dispatcher._on_ami_hangup)
+    after_dial: bool = True
+    survey_press: str = "4"              # the digits a caller presses at each survey question
 
 
 @dataclass
@@ -237,8 +245,12 @@ class FakePBX:
                     break
                 agent = v.get("ACD_AGENT", "")
                 dialstatus = await self._dial(ch, v["ACD_AGENT_DIAL"], connected, agent)
+                if dialstatus == "ANSWER" and self.b.after_dial and not ch.hung_up.is_set():
+                    # Dial's g option: the agent hung up and the caller's side goes on
+                    await self.agi(ch, f"dial_result?status=ANSWER&agent={agent}")
+                    if v.get("ACD_SURVEY") == "1" and not ch.hung_up.is_set():
+                        await self.agi(ch, "survey", digits=self.b.survey_press)
                 if ch.hung_up.is_set() or dialstatus == "ANSWER":
-                    # without Dial's g option the caller is hung up with the agent: only h runs
                     outcome = "talked" if dialstatus == "ANSWER" else "hangup"
                     break
                 r = await self.agi(ch, f"dial_result?status={dialstatus}&agent={agent}")

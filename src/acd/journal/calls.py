@@ -25,24 +25,35 @@ start):
   ``DialBack``; ``cb_reached``: ``callback_answered``.
 * ``transferred`` stays False: the journal does not say which call a new
   entry continues.
+* ``surveyed``, ``csat``, ``solved``: the service's ``survey`` note about the
+  call (journaled after the call ended; it goes to the call's latest entry):
+  ``csat`` is its ``score`` (NaN when none was given), ``solved`` 1.0 / 0.0
+  for its ``solved`` true / false (NaN when not asked or not answered).
 
 A call id that enters again after its call ended is a new row (a caller
 retrying, an AGI session withdrawn and re-entered).  Calls still open when
 the journal ends are left out of :meth:`CallLog.records` and counted in
 :attr:`CallLog.open_calls`, unless ``close_open`` asks for the simulator's
 rule (ended at the last record: exited, or call-back failed).
+
+A live reader (the service's wallboard) builds it with ``keep=False``: ended
+calls and finished agent stretches are then dropped instead of kept, so that
+memory follows the calls open now, and ``listener(fact, call)`` hears each
+fact as it becomes known (``"enter"``, ``"answer"``, ``"end"``, with the
+:class:`CallFacts` of the call).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
-import numpy as np
+if TYPE_CHECKING:   # numpy loads with the results only: the service reads this module live without it
+    import numpy as np
 
 from .._core import Assign, DialBack, Exit, OfferCallback, Overflow
 
-__all__ = ("CallLog", "replay_journal", "to_unix")
+__all__ = ("CallLog", "CallFacts", "replay_journal", "to_unix")
 
 # kpi's codes (acd.kpi.OUTCOMES / AGENT_STATES), written out: kpi imports numpy-heavy modules lazily
 _ANSWERED, _ABANDONED, _EXITED, _CB_FAILED = 0, 1, 2, 3
@@ -55,9 +66,12 @@ _NOW_AT = {"login": 2, "logout": 1, "ready": 1, "pause": 1, "enqueue": 2, "answe
 _AGENT_OPS = ("login", "logout", "ready", "pause")
 
 
-class _Call:
+class CallFacts:
+    """What the journal says of one call so far (engine times; NaN: not yet)."""
+
     __slots__ = ("id", "queue", "queue_now", "priority", "arrival", "answered", "ended", "outcome", "agent",
-                 "wrap", "overflowed", "cb_offered", "cb_accepted", "cb_dialled", "cb_reached")
+                 "wrap", "overflowed", "transferred", "cb_offered", "cb_accepted", "cb_dialled", "cb_reached",
+                 "surveyed", "csat", "solved")
 
     def __init__(self, call_id: Any, queue: str, priority: int, arrival: float) -> None:
         self.id = call_id
@@ -69,7 +83,10 @@ class _Call:
         self.outcome = -1
         self.agent: Any = None
         self.wrap = 0.0
-        self.overflowed = self.cb_offered = self.cb_accepted = self.cb_dialled = self.cb_reached = False
+        self.overflowed = self.transferred = False
+        self.cb_offered = self.cb_accepted = self.cb_dialled = self.cb_reached = False
+        self.surveyed = False
+        self.csat = self.solved = math.nan
 
 
 class CallLog:
@@ -79,14 +96,18 @@ class CallLog:
     record for the agents' states (None: no agent intervals).
     """
 
-    def __init__(self, engine: Any = None) -> None:
+    def __init__(self, engine: Any = None, *, keep: bool = True,
+                 listener: Optional[Callable[[str, CallFacts], None]] = None) -> None:
         self.engine = engine
+        self.keep = keep
+        self.listener = listener
         self.queue_names: List[str] = []
         self._wrap: Dict[str, float] = {}
         #: queue -> its service-level time (seconds), as configured
         self.service_levels: Dict[str, float] = {}
-        self._calls: List[_Call] = []
-        self._open: Dict[Any, _Call] = {}
+        self._calls: List[CallFacts] = []
+        self._open: Dict[Any, CallFacts] = {}
+        self._latest: Dict[Any, CallFacts] = {}              # call id -> its latest entry (survey notes)
         self.agent_names: List[Any] = []
         self._agent_index: Dict[Any, int] = {}
         self._agent_state: Dict[Any, Tuple[str, float]] = {}   # logged-in agent -> (state, since)
@@ -110,6 +131,8 @@ class CallLog:
         if op == "note":
             if args and args[0] == "clock" and isinstance(args[1], dict):
                 self.clock.append((float(args[1]["engine"]), float(args[1]["unix"])))
+            elif args and args[0] == "survey" and isinstance(args[1], dict):
+                self._survey(args[1])
             return
         at = _NOW_AT.get(op)
         if at is None:
@@ -120,10 +143,11 @@ class CallLog:
             self.first = now
         touched: List[Any] = []
         if op == "enqueue":
-            self._enter(args[0], args[1], args[3] if len(args) > 3 else None, now)
+            self._tell("enter", self._enter(args[0], args[1], args[3] if len(args) > 3 else None, now))
         elif op == "schedule_callback":
-            c = self._enter(args[0], args[1], args[4] if len(args) > 4 else None, now)
-            c.cb_accepted = True
+            booked = self._enter(args[0], args[1], args[4] if len(args) > 4 else None, now)
+            booked.cb_accepted = True
+            self._tell("enter", booked)
         elif op in _AGENT_OPS:
             touched.append(args[0])
         else:
@@ -132,9 +156,11 @@ class CallLog:
                 touched.append(c.agent)
                 if op == "answer":
                     c.answered = now
+                    self._tell("answer", c)
                 elif op == "callback_answered":
                     c.answered = now
                     c.cb_reached = True
+                    self._tell("answer", c)
                 elif op == "accept_callback":
                     c.cb_accepted = True
                 elif op == "complete":
@@ -147,24 +173,24 @@ class CallLog:
                 elif op == "withdraw":
                     self._end(c, now, _EXITED)
         for d in decisions:
-            c = self._open.get(d.call)
+            fc = self._open.get(d.call)
             if isinstance(d, (Assign, DialBack)):
                 touched.append(d.agent)
                 self._offered.add(d.agent)     # a new offer starts a new stretch, even ringing again
-                if c is not None:
-                    c.agent = d.agent
-                    c.queue_now = d.queue
-                    c.cb_dialled |= isinstance(d, DialBack)
-            elif c is None:
+                if fc is not None:
+                    fc.agent = d.agent
+                    fc.queue_now = d.queue
+                    fc.cb_dialled |= isinstance(d, DialBack)
+            elif fc is None:
                 continue
             elif isinstance(d, Overflow):
-                c.overflowed = True
-                c.queue_now = d.to_queue
+                fc.overflowed = True
+                fc.queue_now = d.to_queue
             elif isinstance(d, Exit):
-                failed = c.cb_accepted and d.reason == "callback_failed"
-                self._end(c, now, _CB_FAILED if failed else _EXITED)
+                failed = fc.cb_accepted and d.reason == "callback_failed"
+                self._end(fc, now, _CB_FAILED if failed else _EXITED)
             elif isinstance(d, OfferCallback):
-                c.cb_offered = True
+                fc.cb_offered = True
         if self.engine is not None:
             if op == "advance":   # timers: wrap-ups and ring time-outs end, pauses after a no-answer
                 touched.extend(a for a, (s, _) in self._agent_state.items() if s in ("reserved", "wrap_up", "paused"))
@@ -173,16 +199,33 @@ class CallLog:
                     self._agent_now(a, now)
         self._offered.clear()
 
-    def _enter(self, call_id: Any, queue: str, priority: Any, now: float) -> _Call:
-        c = _Call(call_id, queue, int(priority) if priority is not None else 0, now)
-        self._calls.append(c)
+    def _enter(self, call_id: Any, queue: str, priority: Any, now: float) -> CallFacts:
+        c = CallFacts(call_id, queue, int(priority) if priority is not None else 0, now)
+        if self.keep:
+            self._calls.append(c)
+            self._latest[call_id] = c
         self._open[call_id] = c
         return c
 
-    def _end(self, c: _Call, now: float, outcome: int) -> None:
+    def _survey(self, note: Dict[str, Any]) -> None:
+        """A ``survey`` note: the scores of the call's latest entry (ended by then, as a rule)."""
+        c = self._latest.get(note.get("call"))
+        if c is None:
+            return
+        score, solved = note.get("score"), note.get("solved")
+        c.surveyed = True
+        c.csat = float(score) if isinstance(score, int) and not isinstance(score, bool) else math.nan
+        c.solved = float(solved) if isinstance(solved, bool) else math.nan
+
+    def _tell(self, fact: str, c: CallFacts) -> None:
+        if self.listener is not None:
+            self.listener(fact, c)
+
+    def _end(self, c: CallFacts, now: float, outcome: int) -> None:
         c.ended = now
         c.outcome = outcome
         self._open.pop(c.id, None)
+        self._tell("end", c)
 
     def _agent_now(self, agent: Any, now: float) -> None:
         state = self.engine.agent_state(agent)
@@ -207,7 +250,7 @@ class CallLog:
             self._agent_state[agent] = (state, now)
 
     def _close(self, agent: Any, state: str, start: float, end: float) -> None:
-        if end > start:
+        if end > start and self.keep:
             self._intervals.append((self._agent_slot(agent), _AGENT_CODE[state], start, end))
 
     def _agent_slot(self, agent: Any) -> int:
@@ -216,6 +259,24 @@ class CallLog:
             slot = self._agent_index[agent] = len(self.agent_names)
             self.agent_names.append(agent)
         return slot
+
+    # -- live reads
+    def open_call(self, call_id: Any) -> Optional[CallFacts]:
+        """The facts of a call still open (waiting, ringing, connected, waiting for a call-back)."""
+        return self._open.get(call_id)
+
+    def agent_since(self, agent: Any, now: float) -> Optional[Tuple[str, float]]:
+        """``(state, since)`` of a logged-in agent at engine time ``now`` (None: logged out).
+        A wrap-up whose timer fell before ``now`` is ``available`` since that timer."""
+        got = self._agent_state.get(agent)
+        if got is None:
+            return None
+        state, since = got
+        if state == "wrap_up":
+            until = self._wrap_until.get(agent)
+            if until is not None and until <= now:
+                return "available", max(since, until)
+        return got
 
     # -- results
     @property
@@ -228,6 +289,8 @@ class CallLog:
 
     def records(self, close_open: bool = False) -> np.ndarray:
         """The calls as a :data:`acd.kpi.CALL_RECORD` array, in the order they entered."""
+        import numpy as np
+
         from ..sim.records import call_record_array
 
         rows = [c for c in self._calls if close_open or c.outcome >= 0]
@@ -243,8 +306,10 @@ class CallLog:
             agent=[self._agent_slot(c.agent) if o == _ANSWERED and c.agent is not None else -1
                    for c, o in zip(rows, outcome)],
             wrap=[c.wrap for c in rows], overflowed=[c.overflowed for c in rows],
+            transferred=[c.transferred for c in rows],
             cb_offered=[c.cb_offered for c in rows], cb_accepted=[c.cb_accepted for c in rows],
-            cb_dialled=[c.cb_dialled for c in rows], cb_reached=[c.cb_reached for c in rows])
+            cb_dialled=[c.cb_dialled for c in rows], cb_reached=[c.cb_reached for c in rows],
+            surveyed=[c.surveyed for c in rows], csat=[c.csat for c in rows], solved=[c.solved for c in rows])
         talk = out["talk"]
         np.subtract(out["ended"], out["answered"], out=talk)
         talk[np.isnan(talk)] = 0.0
@@ -253,6 +318,8 @@ class CallLog:
     def agent_intervals(self, until: Optional[float] = None) -> np.ndarray:
         """The agents' states as :data:`acd.kpi.AGENT_INTERVAL` rows; agents still logged in
         are counted up to ``until`` (default: the last record)."""
+        import numpy as np
+
         from ..kpi import AGENT_INTERVAL
 
         end = self.last if until is None else until
@@ -276,6 +343,8 @@ class CallLog:
 def to_unix(times: np.ndarray, clock: List[Tuple[float, float]]) -> np.ndarray:
     """Engine times as unix times, by the last clock anchor at or before each (the first one
     before it); NaN stays NaN.  ``clock`` must not be empty."""
+    import numpy as np
+
     anchors = sorted(clock)
     eng = np.array([a[0] for a in anchors])
     unix = np.array([a[1] for a in anchors])

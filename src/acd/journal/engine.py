@@ -103,6 +103,10 @@ class JournaledEngine:
         self.applied = 0
         #: set when the database refused a write of this node's epoch (another node is primary)
         self.fenced: Optional[str] = None
+        #: writes that failed since this process opened the journal (health, for /metrics)
+        self.write_failures = 0
+        #: Unix time this process last made a record durable (None before its first write)
+        self.last_write_unix: Optional[float] = None
 
     @classmethod
     def open(cls, path: str, *, sync: str = "full", engine_factory: Callable[..., Any] = Engine,
@@ -177,6 +181,7 @@ class JournaledEngine:
 
     def _fail(self, exc: JournalError) -> None:
         self.last_error = str(exc)
+        self.write_failures += 1
         if isinstance(exc, Fenced) or self.fail_stop:
             # another node writes now (or may): rolling back would replay into a node that must stop
             self._broken = str(exc)
@@ -210,6 +215,7 @@ class JournaledEngine:
             seq = self.journal.append("note", ("journal_recovered", data))
         except JournalError as e:
             self.last_error = str(e)
+            self.write_failures += 1   # the recovery probe is a write too
             if isinstance(e, Fenced):
                 self.fenced = self._broken = str(e)
                 raise Fenced(f"this node is no longer primary: {e}") from None
@@ -284,6 +290,8 @@ class JournaledEngine:
 
     def _observe(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
         self.applied = seq
+        if not self._batch_depth:   # inside a batch nothing is durable before the commit
+            self.last_write_unix = time.time()
         if self.observer is None:
             return
         if self._batch_depth:
@@ -388,6 +396,8 @@ class _Batch:
             raise
         pending, je._batch_obs = je._batch_obs, []
         je._batch_held = 0
+        if pending:
+            je.last_write_unix = time.time()
         if je.observer is not None:
             for rec in pending:
                 je.observer(*rec)

@@ -255,7 +255,10 @@ class PostgresJournal:
     :class:`~acd.journal.leadership.Leadership` (or :meth:`open_primary`
     does both, for a single node)."""
 
-    def __init__(self, url: str, *, schema: str = "acd", node: Optional[str] = None, timeout: float = 3.0) -> None:
+    def __init__(self, url: str, *, schema: str = "acd", node: Optional[str] = None, timeout: float = 3.0,
+                 read_only: bool = False) -> None:
+        """``read_only``: read an existing journal (a report, beside the running nodes) in read-only
+        transactions: nothing is created, and it can never be promoted."""
         if not isinstance(schema, str) or not _SCHEMA_NAME.match(schema):
             raise InvalidInput(f"journal.schema must be a lower-case SQL name (letters, digits, _), got {schema!r}")
         self.url = url
@@ -277,9 +280,13 @@ class PostgresJournal:
         self._group = _Group(self._lock)    # the group the buffer fills (written by the next commit)
         self._seq = 0               # last seq appended (primary) or read (follower)
         self._durable = 0
-        self._db = connect(url, "writer", self.node, timeout=timeout)
+        self.read_only = read_only
+        self._db = connect(url, "reader" if read_only else "writer", self.node, timeout=timeout)
         try:
-            self._ensure_schema()
+            if read_only:
+                self._open_existing()
+            else:
+                self._ensure_schema()
             self._id = str(self._meta_raw("journal_id"))
         except BaseException:
             self._abandon()
@@ -312,6 +319,18 @@ class PostgresJournal:
                                      (json.dumps(_VERSION), json.dumps(uuid.uuid4().hex[:12])))
         except psycopg.Error as e:
             raise JournalError(f"cannot open journal {self.path!r}: {_first_line(e)}") from None
+
+    def _open_existing(self) -> None:
+        psycopg = _psycopg()
+        try:
+            self._db.execute("SET default_transaction_read_only = on")
+            present = self._db.execute("SELECT to_regclass(%s) IS NOT NULL",
+                                       (f"{self.schema}.commands",)).fetchone()[0]
+        except psycopg.Error as e:
+            raise JournalError(f"cannot open journal {self.path!r}: {_first_line(e)}") from None
+        if not present:
+            raise JournalError(f"{self.path!r} holds no acd journal (no table {self.schema}.commands)")
+        self._check_version()
 
     def _check_version(self) -> None:
         version = self._meta_raw("version")
@@ -377,6 +396,8 @@ class PostgresJournal:
     def promote(self, epoch: int) -> None:
         """Write from now on with ``epoch`` (won by :class:`~.leadership.Leadership`); the records
         of earlier epochs are all durable by then: the next seq follows the last one."""
+        if self.read_only:
+            raise JournalError(f"journal {self.path!r} was opened read-only: it cannot lead")
         with self._lock:
             self.epoch = int(epoch)
             self._seq = self._durable = self.head()

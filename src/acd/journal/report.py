@@ -9,9 +9,14 @@ counted from midnight of the first day reported (so a second day's 09:00 is
 33:00); a journal without clock notes (written before they existed) is
 reported in engine seconds.
 
+``acd report --queue-log FILE`` gives the same report from an Asterisk
+``queue_log`` (app_queue's, to measure a system before switching, or the one
+``acd serve`` writes): the times are the file's own, unix seconds.
+
 Output formats: ``table`` (for a terminal), ``csv`` (one section per table,
-an indicator per column, the kpi names as headers) and ``json`` (the kpi
-names: ``offered``, ``answered``, ``abandoned``...).
+an indicator per column, the kpi names as headers), ``json`` (the kpi
+names: ``offered``, ``answered``, ``abandoned``...) and ``html`` (one page with
+the simulator report's charts: :mod:`.report_html`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import io
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -29,9 +34,9 @@ import numpy as np
 from ..errors import InvalidInput, JournalError
 from .calls import CallLog, replay_journal, to_unix
 
-__all__ = ("DayReport", "load_day_report", "FORMATS")
+__all__ = ("DayReport", "load_day_report", "load_queue_log_report", "day_report", "FORMATS")
 
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json", "html")
 
 
 @dataclass
@@ -46,6 +51,7 @@ class DayReport:
     interval: float
     sl_threshold: float
     short_abandon: float
+    notes: List[str] = field(default_factory=list)     # what the reader could not give, for the heading
 
     def _opts(self) -> Dict[str, Any]:
         return {"sl_threshold": self.sl_threshold, "short_abandon": self.short_abandon}
@@ -76,8 +82,9 @@ class DayReport:
             b = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.origin + float(self.records["ended"].max())))
             span = f"{a} - {b} (local time)"
         still = f"; {self.open_calls} call(s) still in progress, not counted" if self.open_calls else ""
+        notes = "".join(f"\nnote: {n}" for n in self.notes)
         return (f"{self.journal}: {len(self.records):,} calls, {span}; service level within "
-                f"{self.sl_threshold:g} s, short abandons under {self.short_abandon:g} s{still}")
+                f"{self.sl_threshold:g} s, short abandons under {self.short_abandon:g} s{still}{notes}")
 
     def render(self, fmt: str = "table") -> str:
         if fmt not in FORMATS:
@@ -86,6 +93,9 @@ class DayReport:
             return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
         if fmt == "csv":
             return self._csv()
+        if fmt == "html":
+            from .report_html import render_day_html
+            return render_day_html(self)
         from .. import kpi
         parts = [self.heading(), "", kpi.format_table(self.summary())]
         per = self.per_interval()
@@ -101,6 +111,7 @@ class DayReport:
         agents = self.per_agent()
         return {
             "journal": self.journal, "calls": int(len(self.records)), "open_calls": self.open_calls,
+            "notes": list(self.notes),
             "origin_unix": self.origin, "interval": self.interval, "sl_threshold": self.sl_threshold,
             "short_abandon": self.short_abandon,
             "summary": {g: {k: _json(v) for k, v in ind.items()} for g, ind in self.summary().items()},
@@ -152,17 +163,46 @@ def _midnight(unix: float) -> float:
 
 def load_day_report(path: str, *, since: Optional[float] = None, until: Optional[float] = None,
                     interval: float = 1800.0, sl_threshold: Optional[float] = None,
-                    short_abandon: float = 5.0) -> DayReport:
-    """Replay the SQLite journal at ``path`` (read-only) into a :class:`DayReport` of the calls
+                    short_abandon: float = 5.0, schema: str = "acd") -> DayReport:
+    """Replay the journal at ``path`` -- an SQLite file, or a ``postgresql://`` URL and its
+    ``schema`` -- read-only into a :class:`DayReport` of the calls
     that arrived in ``[since, until)`` (unix times; default: all).  ``sl_threshold``: default
     the journal's queues' service-level time when they share one, else 60 s."""
-    from .sqlite import SqliteJournal
-
-    journal = SqliteJournal(path, read_only=True)
+    journal: Any
+    if path.startswith(("postgresql://", "postgres://")):
+        from .postgres import PostgresJournal
+        journal = PostgresJournal(path, schema=schema, read_only=True, timeout=10.0)
+        path = journal.path                    # without its password
+    else:
+        from .sqlite import SqliteJournal
+        journal = SqliteJournal(path, read_only=True)
     try:
         log = replay_journal(journal, CallLog)
     finally:
         journal.close()
+    return day_report(log, path, since=since, until=until, interval=interval, sl_threshold=sl_threshold,
+                      short_abandon=short_abandon)
+
+
+def load_queue_log_report(path: str, *, since: Optional[float] = None, until: Optional[float] = None,
+                          interval: float = 1800.0, sl_threshold: Optional[float] = None,
+                          short_abandon: float = 5.0) -> DayReport:
+    """The same report from an Asterisk ``queue_log`` (app_queue's, or the one ``acd serve``
+    writes): :class:`acd.adapters.asterisk.queue_log.QueueLogReader`."""
+    from ..adapters.asterisk.queue_log import read_queue_log
+
+    log = read_queue_log(path)
+    report = day_report(log, path, since=since, until=until, interval=interval, sl_threshold=sl_threshold,
+                        short_abandon=short_abandon)
+    report.notes = (["priorities and wrap-up times are not in a queue_log: aht is talk time alone"] +
+                    ([f"{log.skipped} line(s) that are not queue_log lines were passed over"] if log.skipped else []))
+    return report
+
+
+def day_report(log: CallLog, path: str, *, since: Optional[float] = None, until: Optional[float] = None,
+               interval: float = 1800.0, sl_threshold: Optional[float] = None,
+               short_abandon: float = 5.0) -> DayReport:
+    """A :class:`DayReport` of what a :class:`.calls.CallLog` (or a reader of its shape) collected."""
     rec = log.records()
     iv = log.agent_intervals()
     origin: Optional[float] = None

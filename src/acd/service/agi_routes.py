@@ -1,5 +1,5 @@
-"""The FastAGI routes of a call: ``enqueue``, ``dial_result``, ``call_end``, and the
-call-back context's ``callback_answered`` and ``callback_result``.
+"""The FastAGI routes of a call: ``enqueue``, ``dial_result``, ``call_end``, ``survey``, and
+the call-back context's ``callback_answered`` and ``callback_result``.
 
 Each route's docstring says what it does and which channel variables it sets;
 ``examples/asterisk/README.md`` has the same as a table, and
@@ -17,9 +17,10 @@ from ..adapters.asterisk.agi import AGICommandFailed, AGISession, ChannelHungUp
 from ..errors import DuplicateId, InvalidInput, InvalidState, Shutdown, UnknownCall, unknown_call, \
     unknown_queue
 from . import prompts
-from .callbacks import NUMBER
+from .callbacks import NOTE_NOT_REACHED, NUMBER
 from .calls import RELEASE, CallWaiter
 from .logs import event
+from .survey import run_survey, selected
 
 if TYPE_CHECKING:
     from .app import Dispatcher
@@ -78,7 +79,9 @@ class CallRoutes:
         Args: ``queue`` (required for a new call), ``priority`` (0..9),
         ``skill_<name>=<level>`` extra requirements, ``call`` (default
         ``agi_uniqueid``).  Ends with ``ACD_STATUS``: ``OK`` (an agent is
-        found: ``ACD_AGENT``, ``ACD_AGENT_DIAL``, ``ACD_QUEUE``, ``ACD_WAIT``),
+        found: ``ACD_AGENT``, ``ACD_AGENT_DIAL``, ``ACD_QUEUE``, ``ACD_WAIT``, and with
+        ``[survey]`` enabled ``ACD_SURVEY``: 1 when the caller is to be asked the survey once the
+        agent hangs up, else 0),
         ``EXIT`` (``ACD_EXIT_REASON``: ``max_wait``...), ``CALLBACK`` (the
         caller accepted a call-back: hang up), or ``ERROR`` (``ACD_ERROR``:
         ``SHUTDOWN`` while the service drains, ``JOURNAL_ERROR`` while it
@@ -160,6 +163,9 @@ class CallRoutes:
                     await session.set_variable("ACD_AGENT_DIAL", dial)
                     await session.set_variable("ACD_QUEUE", d.queue)
                     await session.set_variable("ACD_WAIT", int(round(d.wait)))
+                    survey = app.config.survey
+                    if survey.enabled:    # else unset, and the wire stays as before the survey existed
+                        await session.set_variable("ACD_SURVEY", "1" if selected(call, survey.share) else "0")
                     await session.set_variable("ACD_STATUS", "OK")
                     connected = True
                     await prompts.verbose(session, f"acd: call {call} -> agent {d.agent} ({dial}) after "
@@ -349,6 +355,16 @@ class CallRoutes:
             what = "already ended"
         await prompts.verbose(session, f"acd: call {call} end: {what}")
 
+    async def survey(self, session: AGISession, args: Dict[str, str]) -> None:
+        """After an answered ``Dial(...,g)`` on the caller's channel, when ``ACD_SURVEY=1``:
+        ``call`` (default ``agi_uniqueid``).  Completes the call if it is still connected (the
+        agent hung up), asks the score 1..5 (and "solved?" when configured) and journals a
+        ``survey`` note (see :mod:`.survey`).  Sets ``ACD_SURVEY_STATUS``: ``ANSWERED``
+        (``ACD_SURVEY_SCORE``), ``NOT_ANSWERED``, or ``SKIPPED`` (not selected, not answered,
+        already surveyed, survey disabled)."""
+        check_args("survey", args, ("call",))
+        await run_survey(self.app, session, call_arg(session, args))
+
     async def callback_answered(self, session: AGISession, args: Dict[str, str]) -> None:
         """First step of the call-back context (the agent answered the Originate):
         ``call=${ACD_CALL}``, ``attempt=${ACD_CALLBACK_ID}``.  Connects the call-back in
@@ -433,9 +449,12 @@ class CallRoutes:
         number = entry.number if entry is not None else None
         queue = entry.queue if entry is not None else app.call_queue.get(call, "")
         attempts = entry.attempts if entry is not None else 1
-        app.complete(call)
         qdef = app.queue_defs.get(queue)
-        if number and qdef is not None and attempts < qdef.callback_attempts:
+        retry = bool(number and qdef is not None and attempts < qdef.callback_attempts)
+        # journaled: without it, the complete below reads like a customer reached (webhooks, reports)
+        app.commands.note(NOTE_NOT_REACHED, {"call": call, "status": status, "attempts": attempts, "retry": retry})
+        app.complete(call)
+        if retry and qdef is not None and number:
             app.schedule_callback(call, queue, qdef.callback_retry_delay, number, attempts=attempts)
             return f"customer not reached ({status}); retry in {qdef.callback_retry_delay:g}s"
         event(log, logging.ERROR, "callback_gave_up", f"call-back {call} of queue {queue}: customer {number} "

@@ -51,10 +51,14 @@ from .ha import HANode
 from .http.api import actions, pages
 from .http.auth import TokenGuard
 from .http.server import HTTPServer
+from .live import LiveView
 from .logs import event
+from .outputs.queue_log import QueueLogFile, QueueLogWriter
+from .outputs.webhooks import Webhooks
 from .reconcile import Reconciler
 from .status import build_status
 from .supervisor import Supervisor
+from .survey import SurveyLog
 from .watchdog import Watchdog
 
 __all__ = ("Dispatcher", "ROUTES")
@@ -62,10 +66,10 @@ __all__ = ("Dispatcher", "ROUTES")
 log = logging.getLogger("acd.service")
 
 #: FastAGI route -> handler name (on CallRoutes / AgentRoutes)
-ROUTES = ("enqueue", "dial_result", "call_end", "callback_answered", "callback_result", "agent_login",
+ROUTES = ("enqueue", "dial_result", "call_end", "callback_answered", "callback_result", "survey", "agent_login",
           "agent_logout", "agent_pause", "agent_ready")
 #: routes still served while draining (they report on calls in progress)
-_DRAIN_ROUTES = ("dial_result", "call_end", "callback_answered", "callback_result")
+_DRAIN_ROUTES = ("dial_result", "call_end", "callback_answered", "callback_result", "survey")
 _META_OLD_CALLBACKS = "service_callbacks"   # call-back numbers of journals written before the ledger
 _BUSY = ("offered", "connected")
 
@@ -101,6 +105,16 @@ class Dispatcher:
         self.ledger.clock = clock
         self.commands = Commands(config, clock, self._route, lambda: self.state)
         self.commands.projections += [self.counters, self.ledger]
+        #: the wallboard's read model and event bus (adds its own projections)
+        self.live = LiveView(self)
+        self.survey = SurveyLog()          # who answered which call, for the survey route
+        self.commands.projections.append(self.survey)
+        #: [webhooks]: a projection (the journal is its outbox) and a sender that runs while this node serves
+        self.webhooks = Webhooks(config.webhooks, self.commands) if config.webhooks is not None else None
+        if self.webhooks is not None:
+            self.commands.projections.append(self.webhooks.outbox)
+        #: [queue_log]: the file sink, opened with the journal (its id keys the file's cursor)
+        self.queue_log: Optional[QueueLogFile] = None
         self.waiters = Waiters(config.service.reattach_timeout, self._reattach_expired)
         self.dialler = Dialler(self)
         self.reconciler = Reconciler(self)
@@ -233,7 +247,8 @@ class Dispatcher:
         cfg = self.config
         if cfg.http.enabled and self.http is None:
             guard = TokenGuard(cfg.http.token, pages_need_token=not is_loopback(cfg.http.host))
-            self.http = HTTPServer(pages(self), cfg.http.host, cfg.http.port, post=actions(self), guard=guard)
+            self.http = HTTPServer(pages(self, guard), cfg.http.host, cfg.http.port, post=actions(self, guard),
+                                   guard=guard)
             await self.http.start()
 
     def _note_clock(self) -> None:
@@ -263,6 +278,8 @@ class Dispatcher:
         self.state = "running"
         self._note_clock()
         self._take_over_replayed()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self._tasks.append(loop.create_task(self.commands.run_clock(), name="acd-clock"))
         self._tasks.append(loop.create_task(self.watchdog.run(), name="acd-watchdog"))
         if cfg.fastagi.port is not None or cfg.fastagi.unix_path is not None:
@@ -285,6 +302,13 @@ class Dispatcher:
 
     def _before_replay(self, journal: Journal) -> None:
         self.ledger.journal_id = journal.journal_id
+        if self.config.queue_log is not None and self.queue_log is None:
+            try:
+                self.queue_log = QueueLogFile(self.config.queue_log, journal.journal_id)
+            except OSError as exc:
+                raise InvalidInput(f"queue_log.path {self.config.queue_log!r}: cannot open it: "
+                                   f"{exc.strerror or exc}") from None
+            self.commands.projections.append(QueueLogWriter(self.queue_log))
 
     def _adopt_old_numbers(self) -> None:
         """Journals written before the ledger kept call-back numbers in a meta table."""
@@ -409,6 +433,8 @@ class Dispatcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.dialler.stop()
+        if self.webhooks is not None:
+            await self.webhooks.stop()     # before the journal closes (it journals deliveries)
         self.waiters.clear()
         if self.ami is not None:
             self.ami.off("Hangup", self._on_ami_hangup)
@@ -422,9 +448,12 @@ class Dispatcher:
                 await self.ami.close()
         if self.http is not None:
             await self.http.stop()
+        await self.live.health.stop()
         try:
             self.commands.close()
         finally:
+            if self.queue_log is not None:
+                self.queue_log.close()     # after the last record it sees
             if self.ha is not None:
                 self.ha.close()   # after the journal's last write: then a standby may lead
         self.state = "stopped"
@@ -729,7 +758,15 @@ class Dispatcher:
             if self.commands.call_state(cb) == "dialing_back" and cb not in self.dialler.tasks:
                 self.dialler.result(cb, entry.dial if entry else None, "its agent leg hung up (AMI)")
             return
-        if not uid or self.commands.call_state(uid) not in LIVE:
+        state = self.commands.call_state(uid) if uid else None
+        if state == "connected" and uid not in self.ledger.entries:
+            # the caller's own channel is gone: the conversation is over even if its call_end is lost
+            # (sent to a node losing the lead, or the dialplan went on after Dial and never reported)
+            _ev(logging.INFO, "ami_hangup_connected", f"call {uid} hung up (AMI) while connected: completed",
+                call=uid)
+            self.try_command("complete", uid, "its caller hung up (AMI) while connected")
+            return
+        if state not in LIVE:
             return
         w = self.waiters.get(uid)
         if w is not None and w.session is not None:

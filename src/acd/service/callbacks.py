@@ -36,12 +36,14 @@ from .logs import event
 if TYPE_CHECKING:
     from .app import Dispatcher
 
-__all__ = ("CallbackLedger", "CallbackEntry", "Dial", "Dialler", "NUMBER", "NOTE_NUMBER")
+__all__ = ("CallbackLedger", "CallbackEntry", "Dial", "Dialler", "NUMBER", "NOTE_NUMBER", "NOTE_NOT_REACHED")
 
 log = logging.getLogger("acd.service")
 
 NUMBER = re.compile(r"\+?[0-9]{2,24}\Z")
 NOTE_NUMBER = "callback_number"
+#: the agent's leg answered but the customer did not: ``{call, status, attempts, retry}``, before the complete
+NOTE_NOT_REACHED = "callback_not_reached"
 _RELEASED = ("callback_failed", "ring_no_answer", "reject")
 
 

@@ -55,6 +55,8 @@ class Commands:
         self._route = route
         self._state = state
         self.engine: Optional[JournaledEngine] = None
+        #: the engine being replayed at open (projections that read engine state see it there)
+        self.loading: Optional[JournaledEngine] = None
         self.projections: List[Projection] = []
         self.errors: Dict[str, int] = {}        # refused commands, since this process started
         self.replayed = 0
@@ -84,16 +86,25 @@ class Commands:
         try:
             before_replay(journal)
             je = JournaledEngine(journal, observer=self._observe, fail_stop=cfg.journal.shared, **dict(cfg.engine))
+            self.loading = je
             je.load()
         except BaseException:
             journal.close()
             raise
+        finally:
+            self.loading = None
         self.engine = je
         self.replayed = journal.last_seq
         if cfg.journal.url is None:
             self._configure()
         self._base = je.now
         self._t0 = self._clock()
+
+    def current(self) -> JournaledEngine:
+        """The engine the record a projection sees was applied to (at open: the one replaying)."""
+        eng = self.engine if self.engine is not None else self.loading
+        assert eng is not None
+        return eng
 
     def catch_up(self) -> int:
         """A standby's step: apply what the primary made durable since; returns how many records."""

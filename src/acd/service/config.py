@@ -89,6 +89,31 @@ Layout (every table is optional except ``[[queues]]``; defaults shown)::
     dial_report_timeout = 60.0       # seconds an agent may ring with no dial_result before it is checked
                                      # with Asterisk (AMI) or released as ring-no-answer
     log_level = "info"
+
+    [survey]                         # post-call satisfaction survey (docs/survey.md)
+    enabled = false
+    share = 1.0                      # share of answered calls asked, 0..1 (chosen by a hash of the call id)
+    question = "acd-survey-question" # record it: "how satisfied were you? press 1 to 5"
+    solved = false                   # ask the second question too
+    solved_question = "acd-survey-solved"    # record it: "was your problem solved? 1 yes, 2 no"
+    invalid = "acd-survey-invalid"   # played before a question is asked again
+    thanks = "acd-survey-thanks"
+    timeout = 5.0                    # seconds to press a digit
+    retries = 1                      # times a question is asked again after no digit or a wrong one
+
+    [queue_log]                      # Asterisk's queue_log, for app_queue's reporting tools
+    path = "/var/log/asterisk/queue_log_acd"   # absent table = none; relative to this file; a file of
+                                     # acd's own (not app_queue's): docs/queue-log.md
+
+    [webhooks]                       # signed HTTP notifications of call-backs (docs/webhooks.md);
+    url = "https://sms.example/acd"  # absent table = none.  http:// or https://, required
+    secret = "..."                   # HMAC-SHA256 key, 16 to 256 printable characters, required
+    events = ["callback.accepted", "callback.scheduled", "callback.dialled", "callback.reached",
+              "callback.failed"]     # default: all of them
+    timeout = 10.0                   # seconds for one POST (connect to response head)
+    backoff = 1.0                    # first retry delay; doubles per failure (with jitter) ...
+    max_backoff = 300.0              # ... up to this
+    max_age = 86400.0                # an event not delivered after this long is given up
 """
 
 from __future__ import annotations
@@ -109,7 +134,7 @@ from ..policy import Queue, check_name, check_skills, queue_from_dict
 
 __all__ = ("ServiceConfig", "AgentEntry", "FastAGIConfig", "AMIConfig", "CallbackConfig", "JournalConfig",
            "HTTPConfig", "Prompts", "ServiceOptions", "load_config", "config_from_dict", "ENGINE_OPTIONS",
-           "LOG_LEVELS", "is_loopback")
+           "LOG_LEVELS", "is_loopback", "WebhooksConfig", "WEBHOOK_EVENTS", "SurveyConfig")
 
 #: keys of the [engine] table (passed to acd.Engine / JournaledEngine.open)
 ENGINE_OPTIONS = ("agent_strategy", "call_choice", "seed", "ring_no_answer", "no_answer_delay", "reject_delay",
@@ -296,6 +321,9 @@ class ServiceConfig:
     http: HTTPConfig = HTTPConfig()
     prompts: Prompts = Prompts()
     service: ServiceOptions = ServiceOptions()
+    webhooks: Optional["WebhooksConfig"] = None
+    queue_log: Optional[str] = None            # the path acd writes Asterisk's queue_log to
+    survey: "SurveyConfig" = field(default_factory=lambda: SurveyConfig())
     source: Optional[str] = None
 
     def agent(self, agent_id: str) -> Optional[AgentEntry]:
@@ -570,6 +598,116 @@ def _service(data: object) -> ServiceOptions:
     return ServiceOptions(shutdown, reattach, report, level)
 
 
+# ------------------------------------------------------------------ [queue_log] (outputs/queue_log.py)
+
+def _queue_log(data: object, base: Optional[Path]) -> Optional[str]:
+    if data is None:
+        return None
+    t = _Table("queue_log", data)
+    path = _str("queue_log.path", t.pop("path"))
+    t.done()
+    if base is not None and not os.path.isabs(path):
+        path = str(base / path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InvalidInput(f"queue_log.path {path!r}: its directory {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise InvalidInput(f"queue_log.path {path!r} is a directory, not a file")
+    return path
+
+
+# ------------------------------------------------------------------ [webhooks] (outputs/webhooks.py)
+
+#: event types a [webhooks] endpoint may subscribe to (docs/webhooks.md)
+WEBHOOK_EVENTS = ("callback.accepted", "callback.scheduled", "callback.dialled", "callback.reached",
+                  "callback.failed")
+
+
+@dataclass(frozen=True)
+class WebhooksConfig:
+    url: str
+    secret: str = dataclasses.field(default="", repr=False)
+    events: Tuple[str, ...] = WEBHOOK_EVENTS
+    timeout: float = 10.0
+    backoff: float = 1.0
+    max_backoff: float = 300.0
+    max_age: float = 86400.0
+
+
+def _webhook_url(value: object) -> str:
+    from urllib.parse import urlsplit
+    url = _str("webhooks.url", value)
+    try:
+        parts = urlsplit(url)
+        port = parts.port                      # ValueError when out of range or not a number
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"webhooks.url must be an http:// or https:// URL with a host, got {url!r}")
+    if parts.username is not None or parts.password is not None or parts.fragment or port == 0:
+        # credentials in a URL end up in logs; the HMAC secret authenticates the sender instead
+        shown = f"{parts.scheme}://...@{parts.hostname}" if parts.username is not None else url
+        raise InvalidInput(f"webhooks.url must not hold user:password@, a #fragment or port 0, got {shown!r}")
+    return url
+
+
+def _webhooks(data: object) -> Optional[WebhooksConfig]:
+    if data is None:
+        return None
+    t = _Table("webhooks", data)
+    url = _webhook_url(t.pop("url"))
+    secret = t.pop("secret")
+    if not isinstance(secret, str) or not 16 <= len(secret) <= 256 or not secret.isprintable():
+        raise InvalidInput("webhooks.secret must be a str of 16 to 256 printable characters "
+                           f"(got {len(secret) if isinstance(secret, str) else type(secret).__name__!s})")
+    events = _str_list("webhooks.events", t.pop("events", list(WEBHOOK_EVENTS)), _str)
+    for e in events:
+        if e not in WEBHOOK_EVENTS:
+            raise InvalidInput(f"webhooks.events names an unknown event {e!r} (known: {', '.join(WEBHOOK_EVENTS)})")
+    if not events or len(set(events)) != len(events):
+        raise InvalidInput(f"webhooks.events must list each event at most once, and at least one, got {list(events)!r}")
+    timeout = _seconds("webhooks.timeout", t.pop("timeout", 10.0), hi=300)
+    backoff = _seconds("webhooks.backoff", t.pop("backoff", 1.0), hi=3600)
+    max_backoff = _seconds("webhooks.max_backoff", t.pop("max_backoff", 300.0), hi=86400)
+    max_age = _seconds("webhooks.max_age", t.pop("max_age", 86400.0), hi=30 * 86400)
+    t.done()
+    if max_backoff < backoff:
+        raise InvalidInput(f"webhooks.max_backoff must be at least webhooks.backoff ({backoff:g}), got {max_backoff!r}")
+    return WebhooksConfig(url, secret, events, timeout, backoff, max_backoff, max_age)
+
+
+# ------------------------------------------------------------------ [survey] (survey.py)
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    enabled: bool = False
+    share: float = 1.0
+    question: str = "acd-survey-question"
+    solved: bool = False
+    solved_question: str = "acd-survey-solved"
+    invalid: str = "acd-survey-invalid"
+    thanks: str = "acd-survey-thanks"
+    timeout: float = 5.0
+    retries: int = 1
+
+
+def _survey(data: object) -> SurveyConfig:
+    t = _Table("survey", data)
+    enabled = _bool("survey.enabled", t.pop("enabled", False))
+    share = t.pop("share", 1.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise InvalidInput(f"survey.share must be a number in 0..1 (the share of answered calls asked), got {share!r}")
+    sound = "a sound file name without extension (letters, digits, '_', '-', '.', '/')"
+    prompts = {k: _str(f"survey.{k}", t.pop(k, getattr(SurveyConfig, k)), pattern=_SOUND, what=sound)
+               for k in ("question", "solved_question", "invalid", "thanks")}
+    solved = _bool("survey.solved", t.pop("solved", False))
+    timeout = _seconds("survey.timeout", t.pop("timeout", 5.0), hi=60)
+    retries = _int("survey.retries", t.pop("retries", 1), 0, 3)
+    t.done()
+    return SurveyConfig(enabled, float(share), prompts["question"], solved, prompts["solved_question"],
+                        prompts["invalid"], prompts["thanks"], timeout, retries)
+
+
 def config_from_dict(data: Mapping[str, Any], *, base_dir: Optional[os.PathLike[str] | str] = None,
                      source: Optional[str] = None) -> ServiceConfig:
     """Validate parsed TOML (a dict) into a :class:`ServiceConfig`.
@@ -591,7 +729,9 @@ def config_from_dict(data: Mapping[str, Any], *, base_dir: Optional[os.PathLike[
         fastagi=_fastagi(t.pop("fastagi", {})), ami=_ami(t.pop("ami", {})),
         callback=_callback(t.pop("callback", {})), journal=_journal(t.pop("journal", {}), base),
         ha=_ha(t.pop("ha", {})), http=_http(t.pop("http", {})), prompts=_prompts(t.pop("prompts", {})),
-        service=_service(t.pop("service", {})), source=source)
+        service=_service(t.pop("service", {})), webhooks=_webhooks(t.pop("webhooks", None)),
+        queue_log=_queue_log(t.pop("queue_log", None), base),
+        survey=_survey(t.pop("survey", {})), source=source)
     t.done()
     return cfg
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Dict
 
+from ..adapters.asterisk.fastagi import SESSION_OUTCOMES
+from .counters import WAIT_OUTCOMES, Counters
+
 if TYPE_CHECKING:
     from .app import Dispatcher
 
@@ -25,11 +28,13 @@ def build_status(app: "Dispatcher") -> Dict[str, Any]:
         ewt = eng.estimate_wait(name).ewt
         qdef = app.queue_defs.get(name)
         sl = counters.sl[name]
-        fraction, seconds = qdef.service_level if qdef is not None else (0.8, 60.0)
+        # the journal's definition is the one in force (a changed configuration only warns)
+        fraction, seconds = counters.targets.get(name) or (qdef.service_level if qdef is not None else (0.8, 60.0))
         queues[name] = {**q, "ewt": ewt if math.isfinite(ewt) else None,
                         "service_level": {"fraction": fraction, "seconds": seconds, "answered": sl.answered,
                                           "answered_within": sl.within, "abandoned": sl.abandoned,
-                                          "measured": sl.measured}}
+                                          "measured": sl.measured},
+                        "waits": _waits(counters, name)}
     agents = {}
     for agent, a in snap["agents"].items():
         entry = app.agents.get(str(agent))
@@ -54,8 +59,11 @@ def build_status(app: "Dispatcher") -> Dict[str, Any]:
                         "accepted": stats.accepted if stats else 0, "completed": stats.completed if stats else 0,
                         "hangups": stats.hangups if stats else 0, "refused": stats.refused if stats else 0,
                         "errors": stats.errors if stats else 0, "dropped": getattr(stats, "dropped", 0),
-                        "by_code": dict(stats.by_code) if stats else {}},
-            "ami": {"enabled": app.ami is not None, "connected": app.ami_connected},
+                        "by_code": dict(stats.by_code) if stats else {},
+                        "outcomes": dict(stats.outcomes) if stats else dict.fromkeys(SESSION_OUTCOMES, 0)},
+            "ami": {"enabled": app.ami is not None, "connected": app.ami_connected,
+                    "logins": app.ami.logins if app.ami is not None else 0,
+                    "last_login_unix": app.ami.last_login_unix if app.ami is not None else None},
             "dialbacks_in_progress": len(app.dialler.tasks),
             "callbacks_known": len(app.ledger.entries),
             "callbacks_in_doubt": len(app.ledger.in_doubt()),
@@ -63,10 +71,26 @@ def build_status(app: "Dispatcher") -> Dict[str, Any]:
                           "error": app.reconciler.error},
             "journal": {"path": app.config.journal.where, "replayed_at_start": app.commands.replayed,
                         "up": je.up, "error": None if je.up else je.last_error,
-                        "last_seq": je.journal.last_seq, "applied_seq": je.applied},
+                        "last_seq": je.journal.last_seq, "applied_seq": je.applied,
+                        "write_failures": je.write_failures, "last_write_unix": je.last_write_unix},
             "ha": _ha(app),
+            # [webhooks] (outputs/webhooks.py): delivered / gave_up from the journal, retries by this process
+            "webhooks": app.webhooks.status() if app.webhooks is not None else None,
         },
     }
+
+
+def _waits(counters: Counters, queue: str) -> Dict[str, Any]:
+    """The wait histograms of a queue: cumulative counts per bound (the +Inf bucket is ``count``)."""
+    out: Dict[str, Any] = {}
+    for outcome in WAIT_OUTCOMES:
+        h = counters.waits.get((queue, outcome))
+        if h is None:
+            continue
+        cum = h.cumulative()[:-1]
+        out[outcome] = {"le": [le for le, _ in cum], "cumulative": [n for _, n in cum], "sum": h.sum,
+                        "count": h.count}
+    return out
 
 
 def _ha(app: "Dispatcher") -> Dict[str, Any]:

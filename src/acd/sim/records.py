@@ -12,8 +12,10 @@ __all__ = ("AGENT_STATES", "call_record_array", "agent_interval_array")
 
 
 def call_record_array(n: int, **columns: Any) -> np.ndarray:
-    """``n`` rows of :data:`acd.kpi.CALL_RECORD`, filled column by column (missing columns stay 0)."""
+    """``n`` rows of :data:`acd.kpi.CALL_RECORD`, filled column by column (missing columns stay 0,
+    the survey's scores NaN: no survey)."""
     out = np.zeros(n, dtype=CALL_RECORD)
+    out["csat"] = out["solved"] = np.nan
     for name in CALL_RECORD.names or ():
         if name in columns:
             out[name] = columns[name]

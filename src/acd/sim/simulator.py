@@ -243,7 +243,7 @@ def _serves(sc: Scenario, group_index: int) -> List[int]:
 
 # ------------------------------------------------------------------ memory
 
-#: bytes one call costs during a run: its CALL_RECORD row (64), the up-front draws and the loop's state
+#: bytes one call costs during a run: its CALL_RECORD row (81), the up-front draws and the loop's state
 BYTES_PER_CALL = 512
 #: bytes one agent costs (engine, loop, agent-interval rows)
 BYTES_PER_AGENT = 4096

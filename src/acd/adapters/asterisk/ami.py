@@ -38,6 +38,7 @@ import math
 import os
 import random
 import re
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -425,6 +426,8 @@ class AMIClient:
         self.banner: str | None = None
         self.version: tuple[int, ...] | None = None
         self.logins = 0
+        #: Unix time of the last successful login (None before the first)
+        self.last_login_unix: float | None = None
         self._ids = itertools.count(1)
         self._prefix = f"acd-{os.getpid()}-{id(self) & 0xFFFFFF:x}-"
         self._pending: dict[str, _Pending] = {}
@@ -766,6 +769,7 @@ class AMIClient:
             raise
         self._writer = writer
         self.logins += 1
+        self.last_login_unix = time.time()
         self._connected.set()
         log.info("AMI connected to %s:%s (%s)", self.host, self.port, self.banner)
         if self.ping_interval is not None:

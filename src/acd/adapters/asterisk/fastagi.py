@@ -87,7 +87,8 @@ from .sessions import (DEFAULT_COMMAND_TIMEOUT, AGISession, RawRelayAGISession, 
                        close_writer, drain_input, read_environment, read_relay_hello, readline, report_error)
 from .wire import MAX_ENV_LINES, MAX_LINE
 
-__all__ = ("FastAGIServer", "Handler", "ServerStats", "DEFAULT_HOST", "DEFAULT_PORT", "DropSession")
+__all__ = ("FastAGIServer", "Handler", "ServerStats", "DEFAULT_HOST", "DEFAULT_PORT", "DropSession",
+           "SESSION_OUTCOMES")
 
 
 class DropSession(Exception):
@@ -104,6 +105,13 @@ MAX_ENV_BYTES = 64 * 1024
 
 Handler = Callable[[AGISession, dict[str, str]], Awaitable[None]]
 
+SESSION_OUTCOMES = ("completed", "hung_up", "error", "dropped", "shutdown", "refused", "rejected", "shed")
+"""How a connection ended, one per connection (:attr:`ServerStats.outcomes`): its handler returned
+(``completed``), the caller hung up (``hung_up``), the handler failed (``error``: ``ACD_ERROR``) or
+ended it without a status (``dropped``: :class:`DropSession`), :meth:`FastAGIServer.stop` cut it short
+(``shutdown``); or it never got a session: no slot or stopping (``refused``), a missing, late or bad
+environment or an unknown script (``rejected``), closed unread beyond ``max_pending`` (``shed``)."""
+
 
 @dataclass
 class ServerStats:
@@ -115,7 +123,10 @@ class ServerStats:
     but that got no session (``BUSY``, or ``SHUTDOWN`` while stopping).
     ``completed``/``hangups``: handlers that returned / ended with the caller
     gone.  ``errors`` and ``by_code``: every ``ACD_ERROR`` outcome by code,
-    refusals (``BUSY``) and pre-admission timeouts (``TIMEOUT``) included.
+    refusals (``BUSY``) and pre-admission timeouts (``TIMEOUT``) included, at
+    most one per connection.  These overlap (a refusal is also an error);
+    ``outcomes`` does not: each accepted connection is counted there exactly
+    once, when it ends, under one of :data:`SESSION_OUTCOMES`.
     """
 
     accepted: int = 0
@@ -125,10 +136,28 @@ class ServerStats:
     dropped: int = 0
     errors: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SESSION_OUTCOMES, 0))
 
     def _error(self, code: str) -> None:
         self.errors += 1
         self.by_code[code] = self.by_code.get(code, 0) + 1
+
+
+class _Outcome:
+    """How one connection ended: the first decision wins, and ``_guard`` counts it once, at the end
+    (a cancellation or a failure while the outcome is being reported must not count it again)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def decide(self, value: str) -> bool:
+        """Record ``value`` unless an outcome was decided already; True when this one counts."""
+        if self.value is not None:
+            return False
+        self.value = value
+        return True
 
 
 class _Throttled:
@@ -412,9 +441,11 @@ class FastAGIServer:
         self._tasks.add(task)
         peer = f"relay {_peer(writer)}" if unix else _peer(writer)
         self.stats.accepted += 1
+        outcome = _Outcome()
         pending = False
         try:
             if self._pending >= self.max_pending:
+                outcome.decide("shed")
                 self.stats.dropped += 1
                 self._log_dropped("%s: closed at once: %d connections are already waiting for their environment "
                                   "or a refusal (max_pending=%d)", peer, self._pending, self.max_pending)
@@ -424,9 +455,11 @@ class FastAGIServer:
             pending = True
             call = await (self._greet_unix(reader, writer, peer) if unix else self._greet_tcp(reader, writer, peer))
             if call is None:
+                outcome.decide("rejected")
                 return
             where, route, handler, make_session, kind = call
             if self._stopping or self._active >= self.max_sessions:
+                outcome.decide("refused")
                 code, detail = (("SHUTDOWN", "the ACD dispatcher is shutting down") if self._stopping else
                                 ("BUSY", f"too many calls in progress ({self.max_sessions})"))
                 self.stats.refused += 1
@@ -443,19 +476,21 @@ class FastAGIServer:
                 session = make_session()
                 session.start()
                 session.script, session.args = route.script, dict(route.args)
-                await self._run(session, where, route, handler)
+                await self._run(session, where, route, handler, outcome)
             finally:
                 self._active -= 1
         except asyncio.CancelledError:
-            pass  # stop() gave up on this session; the connection is closed below
+            outcome.decide("shutdown")  # stop() gave up on this connection; it is closed below
         except Exception:  # never let one connection take the server down
             log.exception("%s: unexpected error in the FastAGI server", peer)
-            self.stats._error("INTERNAL")
+            if outcome.decide("error"):
+                self.stats._error("INTERNAL")
         finally:
             if pending:
                 self._pending -= 1
             await close_writer(writer)
             self._tasks.discard(task)
+            self.stats.outcomes[outcome.value or "error"] += 1
 
     async def _greet_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                          peer: str, kind: str = _TCP, env_timeout: float | None = None) -> _Greeting | None:
@@ -561,32 +596,37 @@ class FastAGIServer:
         except (OSError, RuntimeError, asyncio.TimeoutError, ProtocolError):
             pass
 
-    async def _run(self, session: AGISession, where: str, route: Route, handler: Handler) -> None:
-        """Run an admitted session's handler and make sure the channel learns the outcome."""
+    async def _run(self, session: AGISession, where: str, route: Route, handler: Handler,
+                   outcome: _Outcome) -> None:
+        """Run an admitted session's handler and make sure the channel learns the outcome.
+        The outcome is decided as the handler ends, before it is reported to the channel."""
         status = "ERROR"
         try:
             try:
                 await handler(session, dict(route.args))
             except ChannelHungUp:
                 log.info("%s: %s: caller hung up", where, route.script)
+                outcome.decide("hung_up")
                 self.stats.hangups += 1
                 status = "HANGUP"
             except DropSession as exc:
                 log.warning("%s: %s: session dropped without a status: %s", where, route.script, exc)
+                outcome.decide("dropped")
                 self.stats._error("DROPPED")
                 status = "DROPPED"
             except AGITimeout as exc:
-                await self._fail(session, where, "TIMEOUT", str(exc))
+                await self._fail(session, where, "TIMEOUT", str(exc), outcome)
             except ProtocolError as exc:
-                await self._fail(session, where, "PROTOCOL", str(exc))
+                await self._fail(session, where, "PROTOCOL", str(exc), outcome)
             except AcdError as exc:
-                await self._fail(session, where, error_code(exc), str(exc))
+                await self._fail(session, where, error_code(exc), str(exc), outcome)
             except Exception as exc:
                 log.exception("%s: handler for %r failed", where, route.script)
                 await self._fail(session, where, "INTERNAL", f"internal error ({type(exc).__name__}); see the acd log",
-                                 logged=True)
+                                 outcome, logged=True)
             else:
                 status = "OK"
+                outcome.decide("completed")
                 self.stats.completed += 1
                 if not session.hung_up and session.usable and "ACD_STATUS" not in session.variables_set:
                     try:
@@ -594,7 +634,9 @@ class FastAGIServer:
                     except (AcdError, OSError):
                         pass
         except asyncio.CancelledError:
-            if session.usable and not session.hung_up:
+            # only a handler cut short ends in SHUTDOWN: one cancelled while its outcome was being
+            # reported keeps that outcome (it was counted, and its channel variables are set or lost)
+            if outcome.decide("shutdown") and session.usable and not session.hung_up:
                 self.stats._error("SHUTDOWN")
                 await asyncio.shield(self._shutdown_notice(session))
             raise
@@ -608,9 +650,11 @@ class FastAGIServer:
         except (asyncio.TimeoutError, AcdError):
             pass
 
-    async def _fail(self, session: AGISession, where: str, code: str, detail: str, *, logged: bool = False) -> None:
+    async def _fail(self, session: AGISession, where: str, code: str, detail: str, outcome: _Outcome, *,
+                    logged: bool = False) -> None:
         if not logged:
             log.warning("%s: %s: %s", where, code, detail)
+        outcome.decide("shutdown" if code == "SHUTDOWN" else "error")  # a handler told to stop is a shutdown
         self.stats._error(code)
         if session.hung_up and session.usable:
             return  # the channel is gone; nobody would read the variables

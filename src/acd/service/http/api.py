@@ -2,8 +2,12 @@
 
 GET (``HEAD`` too):
 
-* ``/`` -- the supervisor's page; ``/metrics`` -- Prometheus; ``/snapshot.json``
-  -- the whole status;
+* ``/`` -- the supervisor's wallboard, pushed live by ``/events`` (Server-Sent
+  Events, :mod:`.sse`); ``/wallboard.json`` -- its state once;
+  ``/dashboard`` -- the same as plain tables refreshed by the browser (no
+  script); ``/metrics`` -- Prometheus; ``/snapshot.json`` -- the whole status;
+* ``/login`` -- the form that logs a browser in (``POST /login``, ``POST
+  /logout``; :mod:`.auth`);
 * ``/healthz`` -- 200 ``running`` while the service takes calls; 503 with the
   reason otherwise (``journal down: ...``, ``draining``, ``starting``): a
   journal that cannot write refuses every call, and says so here;
@@ -25,13 +29,16 @@ or the service is stopping.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable, Dict
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 from urllib.parse import unquote
 
 from ...errors import AcdError, InvalidInput, InvalidState, JournalError, Shutdown, UnknownAgent, UnknownCall
 from .dashboard import render_dashboard
 from .metrics import render_metrics
+from .auth import SESSION_SECONDS, TokenGuard, login_pages
 from .server import Handler, Request, Response, json_response, text
+from .sse import EventStreams
+from .wallboard import render_wallboard
 
 if TYPE_CHECKING:
     from ..app import Dispatcher
@@ -43,7 +50,30 @@ def render_json(status: Any) -> bytes:
     return (json.dumps(status, indent=1, sort_keys=True, allow_nan=False, default=str) + "\n").encode()
 
 
-def pages(app: "Dispatcher") -> Dict[str, Handler]:
+def _renewed(guard: Optional[TokenGuard], request: Request, resp: Response) -> Response:
+    """A session cookie past half its life is renewed as its page loads or its stream opens:
+    a wall screen stays logged in."""
+    if guard is not None:
+        left = guard.session_left(request)
+        if 0 < left < SESSION_SECONDS / 2 and not guard.bearer_ok(request):
+            resp.headers["Set-Cookie"] = guard.set_cookie(request)
+    return resp
+
+
+def pages(app: "Dispatcher", guard: Optional[TokenGuard] = None) -> Dict[str, Handler]:
+    """GET handlers; ``guard``: the log-in pages and session renewal (None: neither)."""
+    streams = EventStreams(app.live)
+
+    def wallboard(request: Request) -> Response:
+        page, headers = render_wallboard(app.live.state(), logout=guard is not None and guard.session_ok(request))
+        return _renewed(guard, request, Response(200, "text/html; charset=utf-8", page.encode(), headers))
+
+    def wallboard_json(_: Request) -> Response:
+        return json_response(200, app.live.state_json(fresh=True) + b"\n")
+
+    def events(request: Request) -> Response:
+        return _renewed(guard, request, streams(request))
+
     def metrics(_: Request) -> Response:
         return Response(200, "text/plain; version=0.0.4; charset=utf-8", render_metrics(app.status()).encode())
 
@@ -66,8 +96,11 @@ def pages(app: "Dispatcher") -> Dict[str, Handler]:
         ok, why = app.standby_health()
         return text(200 if ok else 503, why)
 
-    return {"/metrics": metrics, "/snapshot.json": snapshot, "/": dashboard, "/healthz": health,
-            "/primary": primary, "/standby": standby}
+    out: Dict[str, Handler] = {"/metrics": metrics, "/snapshot.json": snapshot, "/": wallboard, "/wallboard.json": wallboard_json,
+           "/events": events, "/dashboard": dashboard, "/healthz": health, "/primary": primary, "/standby": standby}
+    if guard is not None:
+        out.update(login_pages(guard)[0])
+    return out
 
 
 _STATUS = ((InvalidInput, 400), (UnknownCall, 404), (UnknownAgent, 404), (InvalidState, 409),
@@ -79,7 +112,8 @@ def _error(exc: AcdError) -> Response:
     return json_response(code, render_json({"ok": False, "error": type(exc).__name__, "detail": str(exc)}))
 
 
-def actions(app: "Dispatcher") -> Dict[str, Handler]:
+def actions(app: "Dispatcher", guard: Optional[TokenGuard] = None) -> Dict[str, Handler]:
+    """POST handlers; ``guard``: ``/login`` and ``/logout`` too."""
     sup = app.supervisor
     on_calls: Dict[str, Callable[[str, str], Dict[str, Any]]] = {"end": sup.end_call}
     on_agents: Dict[str, Callable[[str, str], Dict[str, Any]]] = {"logout": sup.logout, "ready": sup.ready}
@@ -101,4 +135,7 @@ def actions(app: "Dispatcher") -> Dict[str, Handler]:
             return _error(exc)
         return json_response(200, render_json({"ok": True, **done}))
 
-    return {"/api/": api}
+    out: Dict[str, Handler] = {"/api/": api}
+    if guard is not None:
+        out.update(login_pages(guard)[1])
+    return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any, Dict, List, Mapping, Optional
 
+from ..live import service_alarms
+
 __all__ = ("render_dashboard",)
 
 
@@ -84,25 +86,5 @@ began (restarts included).</small></p>
 
 
 def _alarms(svc: Mapping[str, Any]) -> List[str]:
-    """What a supervisor must not miss, worst first."""
-    out = []
-    ha = svc.get("ha") or {}
-    if ha.get("role") == "standby":
-        lag = ha.get("lag")
-        out.append(f"STANDBY NODE {ha.get('node')}: this page follows the primary's journal "
-                   f"({'never caught up' if lag is None else f'{lag:.1f} s behind'}); calls are served by the primary")
-    elif ha.get("role") == "deposed":
-        out.append(f"NO LONGER PRIMARY: {ha.get('deposed')}; this node restarts as a standby")
-    journal = svc["journal"]
-    if not journal["up"] and ha.get("role", "primary") == "primary":
-        out.append(f"JOURNAL DOWN: calls are refused ({journal['error']})")
-    ami = svc["ami"]
-    if ami["enabled"] and not ami["connected"]:
-        out.append("AMI NOT CONNECTED: no call-backs are dialled, hang-ups between calls are not seen")
-    if svc["reconcile"]["error"]:
-        out.append(f"RECONCILIATION IMPOSSIBLE: {svc['reconcile']['error']}")
-    if svc["state"] == "draining":
-        out.append("STOPPING: new calls are refused while calls in progress end")
-    if svc["callbacks_in_doubt"]:
-        out.append(f"{svc['callbacks_in_doubt']} call-back(s) in doubt: looked up in Asterisk before any retry")
-    return out
+    """What a supervisor must not miss, worst first (the wallboard's service alarms)."""
+    return [a["text"] for a in service_alarms(svc)]

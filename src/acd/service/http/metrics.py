@@ -3,14 +3,15 @@
 Counters derived from the journal (queue counters, service levels, decisions,
 commands, call-backs) are rebuilt at start-up, so they never go back across
 a restart; the few counted by this process only (refused commands, AGI
-sessions) say so in their help text, and ``acd_process_start_time_seconds``
-tells a scraper when they were reset.
+sessions, journal write failures, AMI logins) say so in their help text, and
+``acd_process_start_time_seconds`` tells a scraper when they were reset.
+Every name, type and meaning is listed in docs/metrics.md.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = ("render_metrics",)
 
@@ -46,6 +47,20 @@ class _Metrics:
             else:
                 self.out.append(f"{name} {_num(value)}")
 
+    def histogram(self, name: str, help_: str,
+                  series: Iterable[Tuple[Mapping[str, Any], Sequence[Tuple[float, int]], float, int]]) -> None:
+        """A histogram family: per labels, cumulative ``(le, count)`` pairs ending with +Inf, sum, count."""
+        self.out.append(f"# HELP {name} {help_}")
+        self.out.append(f"# TYPE {name} histogram")
+        for labels, buckets, total, count in series:
+            text = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
+            sep = "," if text else ""
+            for le, n in buckets:
+                self.out.append(f'{name}_bucket{{{text}{sep}le="{_num(float(le))}"}} {n}')
+            braces = f"{{{text}}}" if text else ""
+            self.out.append(f"{name}_sum{braces} {_num(float(total))}")
+            self.out.append(f"{name}_count{braces} {count}")
+
     def text(self) -> str:
         return "\n".join(self.out) + "\n"
 
@@ -77,6 +92,17 @@ def render_metrics(status: Mapping[str, Any]) -> str:
              (({"queue": q}, d["service_level"]["answered_within"]) for q, d in queues.items()))
     m.family("acd_queue_service_level_target_seconds", "gauge", "Service-level target: answer within this many seconds.",
              (({"queue": q}, d["service_level"]["seconds"]) for q, d in queues.items()))
+    m.family("acd_queue_service_level_target_ratio", "gauge",
+             "Service-level target: this fraction of calls answered within the target seconds.",
+             (({"queue": q}, d["service_level"]["fraction"]) for q, d in queues.items()))
+    m.family("acd_queue_service_level_ratio", "gauge",
+             "Service level achieved since the journal began: answered within the target seconds over answered "
+             "+ abandoned (NaN before any).",
+             (({"queue": q}, d["service_level"]["measured"]) for q, d in queues.items()))
+    m.histogram("acd_queue_wait_seconds",
+                "Waits of live callers, from entering the line to an agent's answer or the caller's hang-up "
+                "(rebuilt from the journal); a bucket sits at the queue's service-level seconds.",
+                _wait_series(queues))
     m.family("acd_queue_callbacks_total", "counter",
              "Call-back events by kind (dialled = reached + failed + being dialled).",
              (({"queue": q, "event": k}, v) for q, d in queues.items() for k, v in d["callbacks"].items()
@@ -102,10 +128,21 @@ def render_metrics(status: Mapping[str, Any]) -> str:
     m.family("acd_uptime_seconds", "gauge", "Seconds since this process started serving.", [({}, svc["uptime"])])
     fa = svc["fastagi"]
     m.family("acd_fastagi_sessions_active", "gauge", "AGI sessions in progress.", [({}, fa["active"])])
-    m.family("acd_fastagi_sessions_total", "counter", "AGI sessions by outcome.",
-             (({"outcome": k}, fa[k]) for k in ("accepted", "completed", "hangups", "refused", "errors")))
+    m.family("acd_fastagi_sessions_total", "counter",
+             "AGI connections by how they ended, each counted once (since this process started).",
+             (({"outcome": k}, v) for k, v in fa["outcomes"].items()))
+    m.family("acd_fastagi_errors_total", "counter",
+             "ACD_ERROR codes, at most one per connection (since this process started).",
+             (({"code": k}, v) for k, v in sorted(fa["by_code"].items())))
+    ami = svc["ami"]
     m.family("acd_ami_connected", "gauge", "1 when logged in to the Asterisk manager.",
-             [({}, svc["ami"]["connected"])])
+             [({}, ami["connected"])])
+    m.family("acd_ami_logins_total", "counter",
+             "Successful logins to the Asterisk manager, the first and each reconnection (since this process "
+             "started).", [({}, ami.get("logins", 0))])
+    m.family("acd_ami_last_login_timestamp_seconds", "gauge",
+             "Unix time of the last login to the Asterisk manager (NaN before the first).",
+             [({}, ami.get("last_login_unix"))])
     m.family("acd_dialbacks_in_progress", "gauge", "Call-backs being dialled right now.",
              [({}, svc["dialbacks_in_progress"])])
     m.family("acd_callbacks_in_doubt", "gauge",
@@ -115,6 +152,11 @@ def render_metrics(status: Mapping[str, Any]) -> str:
     m.family("acd_journal_up", "gauge", "1 while the journal accepts writes (commands are refused otherwise).",
              [({}, journal["up"])])
     m.family("acd_journal_records", "gauge", "Records in the journal (its last seq).", [({}, journal["last_seq"])])
+    m.family("acd_journal_write_failures_total", "counter",
+             "Journal writes that failed (since this process started).", [({}, journal.get("write_failures", 0))])
+    m.family("acd_journal_last_write_timestamp_seconds", "gauge",
+             "Unix time this process last made a journal record durable (NaN before its first write).",
+             [({}, journal.get("last_write_unix"))])
     ha = svc["ha"]
     m.family("acd_ha_role", "gauge", "1 for this node's role (primary, standby, deposed); a node on a file "
              "journal is primary.", (({"role": r}, ha["role"] == r) for r in ("primary", "standby", "deposed")))
@@ -127,10 +169,38 @@ def render_metrics(status: Mapping[str, Any]) -> str:
              [({}, svc["state"] == "draining")])
     m.family("acd_process_start_time_seconds", "gauge", "Start time of this process (Unix time).",
              [({}, svc["started_unix"])])
+    _webhook_metrics(m, svc.get("webhooks"))
     return m.text()
+
+
+def _webhook_metrics(m: _Metrics, hooks: Optional[Mapping[str, Any]]) -> None:
+    """[webhooks] (outputs/webhooks.py); absent when the table is not configured."""
+    if not hooks:
+        return
+    m.family("acd_webhook_events_total", "counter", "Webhook events settled, by outcome: delivered (2xx) or "
+             "gave_up (refused with a 4xx, or older than max_age); rebuilt from the journal.",
+             (({"outcome": k}, hooks[k]) for k in ("delivered", "gave_up")))
+    m.family("acd_webhook_pending", "gauge", "Webhook events not delivered yet (the journal is the outbox).",
+             [({}, hooks["pending"])])
+    m.family("acd_webhook_attempts_total", "counter", "Webhook POSTs made (since this process started).",
+             [({}, hooks["attempts"])])
+    m.family("acd_webhook_retries_total", "counter", "Webhook POSTs that failed and were retried: connection "
+             "error, time-out, 408, 429, 5xx (since this process started).", [({}, hooks["retries"])])
+    m.family("acd_webhook_sending", "gauge", "1 while this node sends webhooks (it serves calls).",
+             [({}, hooks["sending"])])
 
 
 def _inf(v: Optional[float]) -> float:
     return math.inf if v is None else v
+
+
+_Series = Tuple[Mapping[str, Any], List[Tuple[float, int]], float, int]
+
+
+def _wait_series(queues: Mapping[str, Any]) -> Iterator[_Series]:
+    for q, d in queues.items():
+        for outcome, h in d.get("waits", {}).items():
+            buckets = list(zip(h["le"], h["cumulative"])) + [(math.inf, h["count"])]
+            yield {"queue": q, "outcome": outcome}, buckets, h["sum"], h["count"]
 
 

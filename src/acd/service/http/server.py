@@ -1,11 +1,19 @@
 """A small HTTP/1.1 server on asyncio streams: GET/HEAD pages and POST actions.
 
-One request per connection (``Connection: close``); the request head is
+One request per connection (``Connection: close``), so that a streamed body
+(a :class:`Response` with ``stream``, e.g. Server-Sent Events) simply ends
+when the connection closes: no chunked encoding.  The request head is
 bounded to :data:`MAX_REQUEST` bytes, a body to :data:`MAX_BODY` bytes (POST
 only), the whole request to :data:`REQUEST_TIMEOUT` seconds.  The request
 target must be an origin-form path (``/metrics``) or an absolute URL; ``//x``
 is a path of its own, never a host.  A ``guard`` sees every request first
 (authentication) and may answer it instead of the handler.
+
+A stream is written chunk by chunk, each write bounded by the timeout (a
+client that stops reading is dropped, never buffered for); it ends when the
+iterator does, when the client closes its side, or when the server stops.
+Its ``aclose()`` is always awaited, even for ``HEAD`` (headers only) or a
+client gone before the first chunk, so a stream can release what it holds.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import asyncio
 import inspect
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 __all__ = ("HTTPServer", "Request", "Response", "Handler", "MAX_REQUEST", "MAX_BODY", "REQUEST_TIMEOUT", "text",
@@ -25,7 +33,7 @@ log = logging.getLogger("acd.service.http")
 MAX_REQUEST = 8192
 MAX_BODY = 4096
 REQUEST_TIMEOUT = 5.0
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+_REASONS = {200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 411: "Length Required",
             413: "Payload Too Large", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
             503: "Service Unavailable", 505: "HTTP Version Not Supported"}
@@ -38,6 +46,8 @@ class Response:
     content_type: str
     body: bytes
     headers: Dict[str, str] = field(default_factory=dict)
+    #: a body written as it comes, after ``body`` (no Content-Length: the connection's end ends it)
+    stream: Optional[AsyncIterator[bytes]] = None
 
 
 @dataclass
@@ -109,6 +119,7 @@ class HTTPServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        stream: Optional[AsyncIterator[bytes]] = None
         peer = writer.get_extra_info("peername")
         remote = str(peer[0]) if isinstance(peer, tuple) and peer else "unix"
         try:
@@ -119,15 +130,20 @@ class HTTPServer:
             if got is None:  # the client went away before sending a request
                 return
             resp, head_only = got
+            stream = resp.stream
             self.requests += 1
+            length = [] if stream is not None else [f"Content-Length: {len(resp.body)}"]
             headers = [f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'Error')}",
-                       f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}",
+                       f"Content-Type: {resp.content_type}", *length,
                        "Cache-Control: no-store", "Connection: close",
                        *(f"{k}: {v}" for k, v in resp.headers.items())]
             writer.write(("\r\n".join(headers) + "\r\n\r\n").encode("latin-1"))
             if not head_only:
                 writer.write(resp.body)
-            await asyncio.wait_for(writer.drain(), self.timeout)
+            async with asyncio.timeout(self.timeout):   # (see _stream: not wait_for)
+                await writer.drain()
+            if stream is not None and not head_only:
+                await self._stream(reader, writer, stream)
         except (OSError, asyncio.TimeoutError, ConnectionError):
             pass
         except asyncio.CancelledError:
@@ -136,11 +152,39 @@ class HTTPServer:
             log.exception("HTTP request failed")
         finally:
             self._tasks.discard(task)
+            if stream is not None:
+                await _aclose(stream)
             try:
                 writer.close()
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
             except (OSError, asyncio.TimeoutError, ConnectionError, asyncio.CancelledError):
                 writer.transport.abort()
+
+    async def _stream(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      stream: AsyncIterator[bytes]) -> None:
+        """Write ``stream`` until it ends or the client closes (a read returns: EOF, or bytes a
+        one-request connection has no use for)."""
+        gone = asyncio.ensure_future(reader.read(1))
+        try:
+            while True:
+                chunk = asyncio.ensure_future(stream.__anext__())
+                await asyncio.wait((chunk, gone), return_when=asyncio.FIRST_COMPLETED)
+                if not chunk.done():
+                    chunk.cancel()
+                    await asyncio.gather(chunk, return_exceptions=True)
+                    return
+                try:
+                    data = chunk.result()
+                except StopAsyncIteration:
+                    return
+                writer.write(data)
+                # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancel that comes as the
+                # drain completes, and a stream would then outlive the server's stop
+                async with asyncio.timeout(self.timeout):
+                    await writer.drain()
+        finally:
+            gone.cancel()
+            await asyncio.gather(gone, return_exceptions=True)
 
     async def _request(self, reader: asyncio.StreamReader, remote: str) -> Optional[Tuple[Response, bool]]:
         head = await self._head(reader)
@@ -232,6 +276,15 @@ class HTTPServer:
         if method not in ("GET", "HEAD", "POST"):
             return text(405, "only GET, HEAD and POST are allowed", Allow="GET, HEAD, POST")
         return method, target, headers
+
+
+async def _aclose(stream: AsyncIterator[bytes]) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        try:
+            await close()
+        except Exception:   # a stream's clean-up failing must not hide the connection's own end
+            log.exception("closing an HTTP stream failed")
 
 
 def _target(target: str) -> Tuple[Optional[str], Dict[str, str]]:
