@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, Dict, Mapping, Tuple
 
 from .._core import Announce, Assign, Exit, OfferCallback
 from ..adapters.asterisk.agi import AGICommandFailed, AGISession, ChannelHungUp
-from ..errors import DuplicateId, InvalidInput, InvalidState, Shutdown, UnknownCall, unknown_call, \
+from ..errors import AcdError, DuplicateId, InvalidInput, InvalidState, Shutdown, UnknownCall, unknown_call, \
     unknown_queue
 from . import prompts
 from .callbacks import NOTE_NOT_REACHED, NUMBER
@@ -82,7 +83,7 @@ class CallRoutes:
         found: ``ACD_AGENT``, ``ACD_AGENT_DIAL``, ``ACD_QUEUE``, ``ACD_WAIT``, and with
         ``[survey]`` enabled ``ACD_SURVEY``: 1 when the caller is to be asked the survey once the
         agent hangs up, else 0),
-        ``EXIT`` (``ACD_EXIT_REASON``: ``max_wait``...), ``CALLBACK`` (the
+        ``EXIT`` (``ACD_EXIT_REASON``: ``max_wait``, or ``closed`` with ``ACD_NEXT_OPEN``), ``CALLBACK`` (the
         caller accepted a call-back: hang up), or ``ERROR`` (``ACD_ERROR``:
         ``SHUTDOWN`` while the service drains, ``JOURNAL_ERROR`` while it
         cannot journal...).  A call put back in line by ``dial_result``
@@ -123,6 +124,8 @@ class CallRoutes:
                 app.waiters.drop(call)
                 app.try_command("withdraw", call, "the service is stopping")
             raise Shutdown("the ACD is stopping: no new call is taken (the dialplan's fallback takes it)")
+        if not resume and await self._closed(session, call, queue):
+            return
         number = session.env.callerid
         if resume:  # attach at once: the detached waiter's timer must not fire now
             w = existing or CallWaiter(call, app.call_queue.get(call, queue), number, None)
@@ -195,6 +198,29 @@ class CallRoutes:
                     app.try_command("abandon", call, "the caller hung up")
                 else:
                     app.try_command("withdraw", call, "its AGI session ended without an outcome")
+
+    async def _closed(self, session: AGISession, call: str, queue: str) -> bool:
+        """Outside the queue's opening hours (``[[schedules]]``): ``ACD_STATUS=EXIT`` with
+        ``ACD_EXIT_REASON=closed`` and ``ACD_NEXT_OPEN`` (unix seconds of the next opening, empty
+        if none within a year) for the prompt; the call never enters the line, and a ``closed``
+        note keeps it in the journal."""
+        app = self.app
+        sched = app.config.schedules.get(queue)
+        now = time.time()
+        if sched is None or sched.is_open(now):
+            return False
+        opens = sched.next_open(now)
+        try:
+            app.commands.note("closed", {"call": call, "queue": queue, "schedule": sched.name, "next_open": opens})
+        except AcdError as exc:   # the caller still hears that the line is closed
+            event(log, logging.WARNING, "closed_note_failed", f"call {call}: could not journal its closed-hours "
+                  f"arrival: {exc}", call=call)
+        await session.set_variable("ACD_QUEUE", queue)
+        await session.set_variable("ACD_EXIT_REASON", "closed")
+        await session.set_variable("ACD_NEXT_OPEN", "" if opens is None else int(opens))
+        await session.set_variable("ACD_STATUS", "EXIT")
+        await prompts.verbose(session, f"acd: call {call}: queue {queue} is closed ({sched.name})")
+        return True
 
     async def _next_decision(self, w: CallWaiter, session: AGISession) -> Any:
         """The next decision for this call, or None when the caller hangs up."""

@@ -657,6 +657,12 @@ class Dispatcher:
         """A call-back to ``number`` in ``delay`` seconds (scheduled slot)."""
         if not isinstance(number, str) or not NUMBER.match(number):
             raise InvalidInput(f"number must be a phone number (digits, optional leading '+'), got {number!r}")
+        sched = self.config.schedules.get(queue)
+        if sched is not None:      # a call-back is dialled while the queue is open: at its next opening
+            at = time.time() + delay
+            opens = sched.next_open(at)
+            if opens is not None and opens > at:
+                delay += opens - at
         self.remember_number(call, number, queue, attempts)
         out = self._run("schedule_callback", call, lambda now: (call, queue, now + delay, now, priority))
         _ev(logging.INFO, "schedule_callback", f"call-back {call} scheduled in {delay:g} s", call=call, queue=queue)

@@ -22,6 +22,14 @@ Layout (every table is optional except ``[[queues]]``; defaults shown)::
     steps = [{after = 0, requirements = {tech = 5}}, {after = 30}]
     callback_threshold = 120
 
+    [[schedules]]                    # opening hours (acd.schedule); none = always open
+    name = "office"
+    timezone = "Europe/Paris"
+    queues = ["support"]             # default: every queue (a queue follows one schedule at most)
+    hours = { mon = "08:30-12:30, 13:30-17:00", tue = "08:30-17:00" }   # days not given: closed
+    holidays = ["france", "2026-12-24"]      # named sets (france, france-alsace-moselle), dates
+    closed = ["2026-08-14", "2026-12-31 12:00/2027-01-02 08:30"]   # days, or local start/end spans
+
     [[agents]]                       # the directory: who may log in, and how to ring them
     id = "1001"
     dial = "PJSIP/1001"              # Dial() string for this agent's phone
@@ -131,6 +139,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from .._tables import TomlTable
 from ..errors import AcdError, InvalidInput
 from ..policy import Queue, check_name, check_skills, queue_from_dict
+from ..schedule import Schedule, schedules_by_queue
 
 __all__ = ("ServiceConfig", "AgentEntry", "FastAGIConfig", "AMIConfig", "CallbackConfig", "JournalConfig",
            "HTTPConfig", "Prompts", "ServiceOptions", "load_config", "config_from_dict", "ENGINE_OPTIONS",
@@ -323,6 +332,7 @@ class ServiceConfig:
     service: ServiceOptions = ServiceOptions()
     webhooks: Optional["WebhooksConfig"] = None
     queue_log: Optional[str] = None            # the path acd writes Asterisk's queue_log to
+    schedules: Mapping[str, Schedule] = field(default_factory=dict)   # queue -> its opening hours
     survey: "SurveyConfig" = field(default_factory=lambda: SurveyConfig())
     source: Optional[str] = None
 
@@ -731,6 +741,7 @@ def config_from_dict(data: Mapping[str, Any], *, base_dir: Optional[os.PathLike[
         ha=_ha(t.pop("ha", {})), http=_http(t.pop("http", {})), prompts=_prompts(t.pop("prompts", {})),
         service=_service(t.pop("service", {})), webhooks=_webhooks(t.pop("webhooks", None)),
         queue_log=_queue_log(t.pop("queue_log", None), base),
+        schedules=schedules_by_queue("schedules", t.pop("schedules", []), [q.name for q in queues]),
         survey=_survey(t.pop("survey", {})), source=source)
     t.done()
     return cfg
