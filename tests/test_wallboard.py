@@ -15,6 +15,7 @@ from service_support import http_get, make_config, run, until
 
 from acd.journal import SqliteJournal
 from acd.journal.calls import CallLog, replay_journal
+from acd.schedule import parse_schedule
 from acd.service import Dispatcher
 from acd.service.events import EventBus
 from acd.service.http import auth, sse
@@ -268,6 +269,33 @@ def test_a_queue_without_agents_and_a_missed_target_are_alarms(tmp_path):
             assert [a["code"] for a in b["alarms"]] == ["service_level"]
             status, _, page = await http_get(d.http_port, "/")
             assert status == 200 and b"SERVICE LEVEL support: 0 % today, target 80 % in 20 s" in page
+        finally:
+            await d.stop(timeout=0.2)
+    run(main())
+
+
+def test_a_closed_queue_says_so_and_an_empty_one_is_no_alarm_after_hours(tmp_path):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    paris = ZoneInfo("Europe/Paris")
+    today = dt.datetime.now(paris).date()
+    every_day = {d: "00:00-24:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    cfg = _day(tmp_path).replace(schedules={"support": parse_schedule("schedules[0]", {
+        "name": "office", "timezone": "Europe/Paris", "hours": every_day, "closed": [today.isoformat()]})[0]})
+
+    async def main() -> None:
+        d = Dispatcher(cfg)
+        await d.start()
+        try:
+            b = await board(d)
+            q = queue(b)
+            tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 0), paris).timestamp()
+            assert q["open"] is False and q["next_open"] == tomorrow
+            assert b["alarms"] == []                     # no agent at night is no alarm...
+            d.enqueue("c1", "support")                   # ... unless somebody waits
+            b = await board(d)
+            assert [a["code"] for a in b["alarms"]] == ["no_agent"]
         finally:
             await d.stop(timeout=0.2)
     run(main())

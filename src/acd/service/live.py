@@ -124,7 +124,10 @@ class LiveView:
             exited = day.exited if day else 0
             late = today.still_out(name, now)
             measured = _ratio(within, answered + abandoned + exited + late)
+            sched = app.config.schedules.get(name)
+            is_open = sched is None or sched.is_open(unix)
             queues.append({
+                "open": is_open, "next_open": None if is_open or sched is None else sched.next_open(unix),
                 "name": name, "waiting": q["waiting"], "oldest_wait": q["oldest_wait"] if q["waiting"] else None,
                 "ewt": q["ewt"], "callbacks_pending": q["callbacks"].get("pending", 0),
                 "agents": {"logged_in": logged_in, "available": ag.get("available", 0),
@@ -137,7 +140,7 @@ class LiveView:
                           "answer_rate": _ratio(answered, answered + abandoned + exited),
                           "intervals": sorted([k, *v] for k, v in day.intervals.items()) if day else []},
             })
-            if logged_in == 0:
+            if logged_in == 0 and (is_open or q["waiting"]):   # after hours an empty queue is the norm
                 add = {"level": "critical" if q["waiting"] else "warning", "code": "no_agent", "queue": name,
                        "text": f"NO AGENT LOGGED IN for {name}" + (f": {q['waiting']} caller(s) waiting"
                                                                     if q["waiting"] else "")}

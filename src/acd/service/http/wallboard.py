@@ -80,6 +80,7 @@ main{padding:1rem 1.2rem;display:flex;flex-direction:column;gap:1rem}
 .queue.good{border-top-color:var(--ok)} .queue.late{border-top-color:var(--bad)}
 .queue h2{margin:0 0 .6rem;font-size:1.5rem;display:flex;justify-content:space-between;align-items:baseline;gap:1rem}
 .queue h2 small{font-size:.9rem;color:var(--dim);font-weight:500}
+.queue h2 small.closed{color:var(--warn);font-weight:700;margin-left:auto;padding-left:1em}
 .figs{display:grid;grid-template-columns:repeat(3,1fr);gap:.5rem .8rem}
 .fig .v{font-size:2.2rem;font-weight:800;line-height:1.05}
 .fig .v.huge{font-size:clamp(3rem,5.5vw,6rem)}
@@ -239,6 +240,12 @@ function renderQueues() {
     var card = el("section", "queue " + slCls); card.dataset.queue = q.name;
     var h = el("h2"); h.appendChild(el("span", null, q.name));
     h.appendChild(el("small", null, "target " + Math.round(target.fraction * 100) + " % in " + target.seconds + " s"));
+    if (q.open === false) {
+      var opens = q.next_open === null ? "" : " - opens " + new Date(q.next_open * 1000).toLocaleString([],
+        {weekday: "short", hour: "2-digit", minute: "2-digit"});
+      var closed = el("small", "closed", "CLOSED" + opens); closed.dataset.field = "closed";
+      h.appendChild(closed);
+    }
     card.appendChild(h);
     var figs = el("div", "figs");
     var w = fig("waiting", q.waiting, q.waiting ? (q.agents.available ? "warn" : "late") : "");
