@@ -32,9 +32,14 @@ def messages(text: str) -> Dict[str, str]:
     return dict(line.partition(": ")[::2] for line in text.strip("\r\n").split("\r\n") if line)
 
 
+def agi_recordings() -> List[Path]:
+    """The FastAGI recordings: the calls (agi-*) and the post-call survey (survey-*)."""
+    return sorted(list(DATA.glob("agi-*.jsonl")) + list(DATA.glob("survey-*.jsonl")))
+
+
 def agi_envs() -> Iterator[Tuple[str, List[Tuple[str, str]]]]:
     """Every recorded FastAGI environment, as (file, [(key, value)...])."""
-    for path in sorted(DATA.glob("agi-*.jsonl")):
+    for path in agi_recordings():
         lines: Dict[str, List[str]] = {}
         done = set()
         for r in records(path.name):
@@ -75,6 +80,7 @@ def agi_exchanges(name: str) -> Iterator[Tuple[str, str, bool]]:
 
 def test_the_recordings_are_there():
     assert len(list(DATA.glob("agi-*.jsonl"))) >= 10 and len(list(DATA.glob("ami-*.jsonl"))) >= 5
+    assert len(list(DATA.glob("survey-*.jsonl"))) >= 6
     envs = list(agi_envs())
     assert len(envs) > 20
     assert {dict(env)["agi_version"] for _, env in envs} == {"22.10.1"}
@@ -119,7 +125,7 @@ def _verb(command: str) -> str:
     return two if two in _ACD_COMMANDS else words[0].upper() if words else ""
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("agi-*.jsonl")))
+@pytest.mark.parametrize("name", [p.name for p in agi_recordings()])
 def test_fake_agi_replies_have_the_recorded_codes(name):
     """For every command acd sent in a recording, the fakes answer with the same reply code (and
     the same text for a dead channel) -- sound files excepted: the recordings had none."""
