@@ -33,8 +33,9 @@ def messages(text: str) -> Dict[str, str]:
 
 
 def agi_recordings() -> List[Path]:
-    """The FastAGI recordings: the calls (agi-*) and the post-call survey (survey-*)."""
-    return sorted(list(DATA.glob("agi-*.jsonl")) + list(DATA.glob("survey-*.jsonl")))
+    """The FastAGI recordings: the calls (agi-*), the post-call survey (survey-*), the agency's menu
+    (ivr-*) and a closed queue (closed-*)."""
+    return sorted(p for kind in ("agi", "survey", "ivr", "closed") for p in DATA.glob(f"{kind}-*.jsonl"))
 
 
 def agi_envs() -> Iterator[Tuple[str, List[Tuple[str, str]]]]:
@@ -80,7 +81,7 @@ def agi_exchanges(name: str) -> Iterator[Tuple[str, str, bool]]:
 
 def test_the_recordings_are_there():
     assert len(list(DATA.glob("agi-*.jsonl"))) >= 10 and len(list(DATA.glob("ami-*.jsonl"))) >= 5
-    assert len(list(DATA.glob("survey-*.jsonl"))) >= 6
+    assert len(list(DATA.glob("survey-*.jsonl"))) >= 6 and len(list(DATA.glob("ivr-*.jsonl"))) >= 3
     envs = list(agi_envs())
     assert len(envs) > 20
     assert {dict(env)["agi_version"] for _, env in envs} == {"22.10.1"}

@@ -169,6 +169,16 @@ def test_acd_serve_tells_a_caller_the_queue_is_closed(tmp_path):
     notes = [a for _, op, a in j.records() if op == "note" and a[0] == "closed"]
     j.close()
     assert notes and notes[0][1]["call"] == "1700000000.1" and notes[0][1]["schedule"] == "office"
+    import io
+    import json
+
+    from acd.cli import main as acd_main
+    out, err = io.StringIO(), io.StringIO()
+    assert acd_main(["report", cfg.journal.path, "--format", "json"], out=out, err=err) == 0, err.getvalue()
+    assert json.loads(out.getvalue())["closed"] == {"support": 1}     # counted apart, not offered
+    out = io.StringIO()
+    acd_main(["report", cfg.journal.path], out=out, err=err)
+    assert "outside opening hours (not offered): 1 for support" in out.getvalue()
     j = SqliteJournal(cfg.journal.path, read_only=True)
     (slot,) = [a for _, op, a in j.records() if op == "schedule_callback"]
     j.close()

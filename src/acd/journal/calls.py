@@ -114,6 +114,8 @@ class CallLog:
         self._intervals: List[Tuple[int, int, float, float]] = []
         self._wrap_until: Dict[Any, float] = {}              # agent -> end of its wrap-up (an engine timer)
         self._offered: set[Any] = set()                       # agents offered a call by this record
+        #: ``(queue, unix time)`` of each call refused outside opening hours (its "closed" notes)
+        self.closed: List[Tuple[str, float]] = []
         #: ``(engine time, unix time)`` of each start of the service (its "clock" notes)
         self.clock: List[Tuple[float, float]] = []
         self.first: Optional[float] = None                    # engine time of the first timed record
@@ -133,6 +135,8 @@ class CallLog:
                 self.clock.append((float(args[1]["engine"]), float(args[1]["unix"])))
             elif args and args[0] == "survey" and isinstance(args[1], dict):
                 self._survey(args[1])
+            elif args and args[0] == "closed" and isinstance(args[1], dict) and "unix" in args[1]:
+                self.closed.append((str(args[1].get("queue", "")), float(args[1]["unix"])))
             return
         at = _NOW_AT.get(op)
         if at is None:

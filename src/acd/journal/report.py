@@ -52,6 +52,7 @@ class DayReport:
     sl_threshold: float
     short_abandon: float
     notes: List[str] = field(default_factory=list)     # what the reader could not give, for the heading
+    closed: Dict[str, int] = field(default_factory=dict)   # queue -> calls refused outside opening hours
 
     def _opts(self) -> Dict[str, Any]:
         return {"sl_threshold": self.sl_threshold, "short_abandon": self.short_abandon}
@@ -82,6 +83,9 @@ class DayReport:
             b = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.origin + float(self.records["ended"].max())))
             span = f"{a} - {b} (local time)"
         still = f"; {self.open_calls} call(s) still in progress, not counted" if self.open_calls else ""
+        if self.closed:
+            still += "; outside opening hours (not offered): " + ", ".join(
+                f"{n} for {q}" for q, n in sorted(self.closed.items()))
         notes = "".join(f"\nnote: {n}" for n in self.notes)
         return (f"{self.journal}: {len(self.records):,} calls, {span}; service level within "
                 f"{self.sl_threshold:g} s, short abandons under {self.short_abandon:g} s{still}{notes}")
@@ -111,7 +115,7 @@ class DayReport:
         agents = self.per_agent()
         return {
             "journal": self.journal, "calls": int(len(self.records)), "open_calls": self.open_calls,
-            "notes": list(self.notes),
+            "notes": list(self.notes), "closed": dict(self.closed),
             "origin_unix": self.origin, "interval": self.interval, "sl_threshold": self.sl_threshold,
             "short_abandon": self.short_abandon,
             "summary": {g: {k: _json(v) for k, v in ind.items()} for g, ind in self.summary().items()},
@@ -237,7 +241,12 @@ def day_report(log: CallLog, path: str, *, since: Optional[float] = None, until:
     if sl_threshold is None:
         shared = set(log.service_levels.values())
         sl_threshold = shared.pop() if len(shared) == 1 else 60.0
+    closed: Dict[str, int] = {}
+    for queue, at in getattr(log, "closed", ()):    # unix times: --from/--to apply as they are
+        if (since is None or at >= since) and (until is None or at < until):
+            closed[queue] = closed.get(queue, 0) + 1
     return DayReport(journal=path, queue_names=list(log.queue_names), records=rec, agent_intervals=iv,
                      agent_names=list(log.agent_names), origin=origin, open_calls=log.open_calls,
-                     interval=float(interval), sl_threshold=float(sl_threshold), short_abandon=float(short_abandon))
+                     interval=float(interval), sl_threshold=float(sl_threshold), short_abandon=float(short_abandon),
+                     closed=closed)
 

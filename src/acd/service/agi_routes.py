@@ -211,10 +211,14 @@ class CallRoutes:
             return False
         opens = sched.next_open(now)
         try:
-            app.commands.note("closed", {"call": call, "queue": queue, "schedule": sched.name, "next_open": opens})
+            app.commands.note("closed", {"call": call, "queue": queue, "schedule": sched.name, "next_open": opens,
+                                         "unix": now})
         except AcdError as exc:   # the caller still hears that the line is closed
             event(log, logging.WARNING, "closed_note_failed", f"call {call}: could not journal its closed-hours "
                   f"arrival: {exc}", call=call)
+        event(log, logging.INFO, "closed", f"call {call}: queue {queue} is closed ({sched.name}); it opens "
+              f"{'at ' + time.strftime('%Y-%m-%d %H:%M', time.localtime(opens)) if opens else 'not within a year'}",
+              call=call, queue=queue, schedule=sched.name, next_open=opens)
         await session.set_variable("ACD_QUEUE", queue)
         await session.set_variable("ACD_EXIT_REASON", "closed")
         await session.set_variable("ACD_NEXT_OPEN", "" if opens is None else int(opens))
