@@ -263,18 +263,7 @@ def write_records(journal_path, out, records=None, crash=False):
     journal = SqliteJournal(journal_path, read_only=True)
     try:
         sink = QueueLogFile(out, journal.journal_id, clock=Clock())
-        writer = QueueLogWriter(sink)
-
-        def observer(engine):
-            return writer
-
-        from acd.journal.engine import apply_record
-        from acd._core import Engine
-        engine = Engine(**journal.get_meta("engine_options"))
-        for seq, op, args in journal.records():
-            if records is not None and seq > records:
-                break
-            writer(seq, op, args, apply_record(engine, journal.path, seq, op, args))
+        replay_journal(journal, lambda engine: QueueLogWriter(sink), upto=records)
         if not crash:
             sink.close()
         elif sink._fd is not None:
@@ -284,14 +273,19 @@ def write_records(journal_path, out, records=None, crash=False):
         journal.close()
 
 
-def test_written_exactly_once_across_crashes_and_restarts(tmp_path, monkeypatch):
+@pytest.fixture
+def morning(tmp_path, monkeypatch):
+    """A simulated morning's journal: ``(journal path, its whole queue_log, the file to write, last seq)``."""
     path = str(tmp_path / "day.sqlite3")
     simulated_journal(path, monkeypatch, scale=0.3)
-    whole = journal_lines(path)
-    out = str(tmp_path / "queue_log")
-    n = SqliteJournal(path, read_only=True)
-    last = n.last_seq
-    n.close()
+    journal = SqliteJournal(path, read_only=True)
+    last = journal.last_seq
+    journal.close()
+    return path, journal_lines(path), str(tmp_path / "queue_log"), last
+
+
+def test_written_exactly_once_across_crashes_and_restarts(morning):
+    path, whole, out, last = morning
     # a crash after a third of the journal, a clean stop at two thirds, a crash at the end, a restart
     write_records(path, out, last // 3, crash=True)
     cursor = json.loads(read(out + CURSOR_SUFFIX))
@@ -303,29 +297,17 @@ def test_written_exactly_once_across_crashes_and_restarts(tmp_path, monkeypatch)
     assert read(out) == whole
 
 
-def test_a_rotated_file_goes_on_in_a_new_one(tmp_path, monkeypatch):
-    path = str(tmp_path / "day.sqlite3")
-    simulated_journal(path, monkeypatch, scale=0.3)
-    whole = journal_lines(path)
-    out = str(tmp_path / "queue_log")
-    n = SqliteJournal(path, read_only=True)
-    half = n.last_seq // 2
-    n.close()
-    write_records(path, out, half)
+def test_a_rotated_file_goes_on_in_a_new_one(morning):
+    path, whole, out, last = morning
+    write_records(path, out, last // 2)
     os.rename(out, out + ".1")                        # logrotate, between two runs
     write_records(path, out)
     assert read(out + ".1") + read(out) == whole
 
 
-def test_foreign_lines_after_the_cursor_are_kept(tmp_path, monkeypatch):
-    path = str(tmp_path / "day.sqlite3")
-    simulated_journal(path, monkeypatch, scale=0.3)
-    whole = journal_lines(path)
-    out = str(tmp_path / "queue_log")
-    n = SqliteJournal(path, read_only=True)
-    half = n.last_seq // 2
-    n.close()
-    write_records(path, out, half)
+def test_foreign_lines_after_the_cursor_are_kept(morning):
+    path, whole, out, last = morning
+    write_records(path, out, last // 2)
     with open(out, "a") as f:
         f.write("1764579600|x|support|NONE|ENTERQUEUE||1|1\n")   # someone else's line
     write_records(path, out)
@@ -333,11 +315,8 @@ def test_foreign_lines_after_the_cursor_are_kept(tmp_path, monkeypatch):
     assert got.replace("1764579600|x|support|NONE|ENTERQUEUE||1|1\n", "") == whole
 
 
-def test_a_refused_write_is_retried_not_lost(tmp_path, monkeypatch):
-    path = str(tmp_path / "day.sqlite3")
-    simulated_journal(path, monkeypatch, scale=0.3)
-    whole = journal_lines(path)
-    out = str(tmp_path / "queue_log")
+def test_a_refused_write_is_retried_not_lost(morning, monkeypatch):
+    path, whole, out, _ = morning
     real_write = os.write
     refused = {"n": 0}
 

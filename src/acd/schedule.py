@@ -16,6 +16,7 @@ Closures are whole local days or local ``start/end`` spans.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
@@ -44,8 +45,9 @@ def easter(year: int) -> _dt.date:
     return _dt.date(year, month, (h + l_ - 7 * m + 33 * month + 19) % 32)
 
 
+@functools.lru_cache(maxsize=64)
 def holiday_set(name: str, year: int) -> FrozenSet[_dt.date]:
-    """The dates of a named holiday set in ``year``."""
+    """The dates of a named holiday set in ``year`` (kept: every is_open asks for them)."""
     if name not in HOLIDAY_SETS:
         raise InvalidInput(f"holidays: unknown set {name!r} (known: {', '.join(HOLIDAY_SETS)})")
     e = easter(year)

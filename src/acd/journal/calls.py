@@ -52,17 +52,14 @@ if TYPE_CHECKING:   # numpy loads with the results only: the service reads this 
     import numpy as np
 
 from .._core import Assign, DialBack, Exit, OfferCallback, Overflow
+from .engine import NOW_AT as _NOW_AT
 
-__all__ = ("CallLog", "CallFacts", "replay_journal", "to_unix")
+__all__ = ("CallLog", "CallFacts", "WallClock", "replay_journal", "to_unix")
 
 # kpi's codes (acd.kpi.OUTCOMES / AGENT_STATES), written out: kpi imports numpy-heavy modules lazily
 _ANSWERED, _ABANDONED, _EXITED, _CB_FAILED = 0, 1, 2, 3
 _AGENT_CODE = {"available": 0, "reserved": 1, "busy": 2, "wrap_up": 3, "paused": 4}
 
-# where each command keeps its time and its subject
-_NOW_AT = {"login": 2, "logout": 1, "ready": 1, "pause": 1, "enqueue": 2, "answer": 1, "ring_no_answer": 1,
-           "reject": 1, "abandon": 1, "withdraw": 1, "complete": 1, "advance": 0, "accept_callback": 1,
-           "callback_answered": 1, "callback_failed": 1, "schedule_callback": 3}
 _AGENT_OPS = ("login", "logout", "ready", "pause")
 
 
@@ -344,6 +341,26 @@ class CallLog:
         return out
 
 
+class WallClock:
+    """Engine times on the wall clock by the last ``clock`` note seen, for a projection that follows
+    the journal in order (:func:`to_unix` places a whole array by every note)."""
+
+    __slots__ = ("anchor",)
+
+    def __init__(self) -> None:
+        self.anchor: Optional[Tuple[float, float]] = None     # (engine time, unix time) of the last start
+
+    def note(self, data: Dict[str, Any]) -> None:
+        """A ``clock`` note's data: ``{"engine": ..., "unix": ...}``."""
+        self.anchor = (float(data["engine"]), float(data["unix"]))
+
+    def unix(self, engine_time: float) -> Optional[float]:
+        """The unix time of ``engine_time``; None before the first note."""
+        if self.anchor is None:
+            return None
+        return self.anchor[1] + (engine_time - self.anchor[0])
+
+
 def to_unix(times: np.ndarray, clock: List[Tuple[float, float]]) -> np.ndarray:
     """Engine times as unix times, by the last clock anchor at or before each (the first one
     before it); NaN stays NaN.  ``clock`` must not be empty."""
@@ -357,9 +374,11 @@ def to_unix(times: np.ndarray, clock: List[Tuple[float, float]]) -> np.ndarray:
     return unix[k] + (t - eng[k])
 
 
-def replay_journal(journal: Any, make_observer: Any, engine_factory: Any = None) -> Any:
-    """Replay every durable record of ``journal`` into a fresh engine without writing anything;
-    ``make_observer(engine)`` gives the observer that sees each record.  Returns the observer."""
+def replay_journal(journal: Any, make_observer: Any, engine_factory: Any = None, *,
+                   upto: Optional[int] = None) -> Any:
+    """Replay every durable record of ``journal`` (up to seq ``upto`` if given) into a fresh engine
+    without writing anything; ``make_observer(engine)`` gives the observer that sees each record.
+    Returns the observer."""
     from .._core import Engine
     from ..errors import JournalError
     from .engine import apply_record
@@ -370,5 +389,7 @@ def replay_journal(journal: Any, make_observer: Any, engine_factory: Any = None)
     engine = (engine_factory or Engine)(**options)
     observer = make_observer(engine)
     for seq, op, args in journal.records():
+        if upto is not None and seq > upto:
+            break
         observer(seq, op, args, apply_record(engine, journal.path, seq, op, args))
     return observer

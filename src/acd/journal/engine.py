@@ -424,6 +424,10 @@ _PARAMS = {
 }
 
 
+#: where each command keeps its time in the journal's tuple (readers of records need only that)
+NOW_AT = {op: names.index("now") for op, names in _PARAMS.items()}
+
+
 def _positional(op: str, args: tuple, kw: Dict[str, Any]) -> tuple:
     names = _PARAMS[op]
     if len(args) > len(names):

@@ -242,7 +242,7 @@ def day_report(log: CallLog, path: str, *, since: Optional[float] = None, until:
         shared = set(log.service_levels.values())
         sl_threshold = shared.pop() if len(shared) == 1 else 60.0
     closed: Dict[str, int] = {}
-    for queue, at in getattr(log, "closed", ()):    # unix times: --from/--to apply as they are
+    for queue, at in log.closed:                     # unix times: --from/--to apply as they are
         if (since is None or at >= since) and (until is None or at < until):
             closed[queue] = closed.get(queue, 0) + 1
     return DayReport(journal=path, queue_names=list(log.queue_names), records=rec, agent_intervals=iv,

@@ -36,7 +36,8 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..._core import Assign, DialBack, Exit, OfferCallback, Overflow
 from ...adapters.asterisk.queue_log import format_line
-from ...journal.calls import _NOW_AT
+from ...journal.calls import WallClock
+from ...journal.engine import NOW_AT as _NOW_AT
 from ..callbacks import NOTE_NUMBER
 from ..logs import event
 
@@ -73,7 +74,7 @@ class QueueLogWriter:
 
     def __init__(self, sink: Any) -> None:
         self.sink = sink
-        self._anchor: Optional[Tuple[float, float]] = None      # (engine time, unix time) of the last start
+        self._clock = WallClock()
         self._calls: Dict[Any, _Open] = {}
         self._line: Dict[str, Dict[Any, None]] = {}             # queue -> its waiting calls, in arrival order
         self._numbers: Dict[Any, str] = {}
@@ -93,9 +94,9 @@ class QueueLogWriter:
         else:
             at = _NOW_AT.get(op)
             if at is not None:
-                now = float(args[at])
-                t = self._anchor[1] + (now - self._anchor[0]) if self._anchor is not None else math.nan
-                if self._anchor is None:
+                placed = self._clock.unix(float(args[at]))
+                t = math.nan if placed is None else placed
+                if placed is None:
                     self.unplaced += 1
                 self._command(op, args, t)
                 for d in decisions:
@@ -113,7 +114,7 @@ class QueueLogWriter:
         if not isinstance(data, dict):
             return
         if kind == "clock":
-            self._anchor = (float(data["engine"]), float(data["unix"]))
+            self._clock.note(data)
         elif kind == NOTE_NUMBER and "call" in data:
             self._numbers[data["call"]] = str(data.get("number", ""))
 
@@ -162,9 +163,9 @@ class QueueLogWriter:
         if op == "schedule_callback":
             queue, at = args[1], float(args[2])
             self._calls[call] = _Open(queue, t, 0)
-            slot = self._anchor[1] + (at - self._anchor[0]) if self._anchor is not None else at
+            slot = self._clock.unix(at)
             self._emit(t, call, queue, None, "ENTERQUEUE", "", self._numbers.get(call, ""), 0)
-            self._emit(t, call, queue, None, "ACDCALLBACKSCHEDULED", int(math.floor(slot)))
+            self._emit(t, call, queue, None, "ACDCALLBACKSCHEDULED", int(math.floor(slot)) if slot is not None else "")
             return
         c = self._calls.get(call)
         if c is None:

@@ -50,7 +50,8 @@ from urllib.parse import urlsplit
 from ..._core import DialBack, Exit, OfferCallback, Overflow
 from ...errors import AcdError, Fenced
 from ...journal import CALL_COMMANDS
-from ...journal.calls import _NOW_AT      # where each command keeps its time
+from ...journal.calls import WallClock
+from ...journal.engine import NOW_AT as _NOW_AT
 from ..callbacks import NOTE_NOT_REACHED, NOTE_NUMBER
 from ..config import WEBHOOK_EVENTS, WebhooksConfig
 from ..logs import event
@@ -131,15 +132,14 @@ class WebhookOutbox:
         self.on_event: Callable[[], None] = lambda: None
         self._tracks: Dict[Any, _Track] = {}
         self._ewt: Dict[Any, Optional[float]] = {}
-        self._anchor: Optional[Tuple[float, float]] = None   # (engine, unix) of the last start
+        self._clock = WallClock()
 
     def head(self) -> Optional[PendingEvent]:
         return next(iter(self.pending.values()), None)
 
     def unix(self, t: Optional[float]) -> Optional[float]:
-        if t is None or self._anchor is None or not math.isfinite(t):
-            return None
-        return round(self._anchor[1] + (t - self._anchor[0]), 3)
+        placed = self._clock.unix(t) if t is not None and math.isfinite(t) else None
+        return None if placed is None else round(placed, 3)
 
     def apply(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
         if op == "note":
@@ -215,7 +215,7 @@ class WebhookOutbox:
         if not isinstance(data, dict):
             return
         if kind == "clock":
-            self._anchor = (float(data["engine"]), float(data["unix"]))
+            self._clock.note(data)
         elif kind == NOTE_NUMBER:
             t = self._tracks.get(data["call"])
             if t is None:
