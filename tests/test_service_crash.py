@@ -34,7 +34,9 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from acd._core import Exit
-from acd.journal import JournaledEngine
+from acd.journal import JournaledEngine, SqliteJournal
+from acd.journal.calls import replay_journal
+from acd.service.outputs.queue_log import QueueLogWriter
 from fakes.pbx import Channel, FakePBX, PhoneBehaviour
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +91,9 @@ port = 0
 [journal]
 path = "journal.sqlite3"
 sync = "normal"
+
+[queue_log]
+path = "queue_log"
 
 [service]
 shutdown_timeout = 2.0
@@ -278,7 +283,27 @@ async def scenario(tmp: Path, seed: int) -> Dict[str, Any]:
         await pbx.stop()
     report["pbx"] = pbx
     report["journal"] = journal_ends(tmp / "journal.sqlite3")
+    report["queue_log"] = queue_log_of(tmp / "journal.sqlite3")
     return report
+
+
+def queue_log_of(path: Path) -> str:
+    """The queue_log the journal gives when replayed once, whole."""
+    lines: List[str] = []
+
+    class Sink:
+        def line(self, seq: int, text: str) -> None:
+            lines.append(text)
+
+        def done(self, seq: int) -> None:
+            pass
+
+    journal = SqliteJournal(str(path), read_only=True)
+    try:
+        replay_journal(journal, lambda engine: QueueLogWriter(Sink()))
+    finally:
+        journal.close()
+    return "".join(lines)
 
 
 @pytest.mark.slow
@@ -302,3 +327,6 @@ def test_kill_or_stop_mid_burst_then_restart(tmp_path, seed):
     tracebacks = [line for line in report["log"].splitlines() if '"exc":' in line]
     assert not tracebacks, tracebacks[:3]
     assert len(pbx.accepted) > 0 and sum(pbx.customer_dials.values()) > 0   # the scenario exercised call-backs
+    # the queue_log written across the kills and restarts holds each record's lines exactly once
+    written = (tmp_path / "queue_log").read_text()
+    assert written == report["queue_log"] and written.count("ENTERQUEUE") >= len(entered), report["faults"]
