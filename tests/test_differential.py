@@ -52,6 +52,13 @@ req_st = st.one_of(st.none(), st.none(), st.none(), st.none(),
                    st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), max_size=2),
                    st.sampled_from([{"klingon": 1}, {"fr": 12}]))
 queue_st = st.sampled_from(("gen", "tech", "vip", "cb") * 4 + ("nope",))
+# preferred agents (a returning caller's agent): often none, some logged out or unknown, a few bad
+pref_st = st.one_of(st.none(), st.none(), st.none(),
+                    st.lists(st.sampled_from(AGENTS + ("ghost",)), min_size=1, max_size=3).map(tuple),
+                    st.lists(st.sampled_from(AGENTS), min_size=1, max_size=2),
+                    st.sampled_from(["a1", ("",), (True,), tuple(f"x{i}" for i in range(17)), ("a1", 2.5)]))
+pref_for_st = st.one_of(st.none(), st.none(), st.sampled_from([5, 15.0, 30, 100, 1000]),
+                        st.sampled_from([0, -1, float("nan"), "10"]))
 
 
 @settings(stateful_step_count=60, deadline=None,
@@ -151,17 +158,31 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.both(what, agent, self.tick(dt))
 
     # ------------------------------------------------------------ calls
-    @rule(queue=queue_st, priority=prio_st, req=req_st, dt=DT, reuse=st.sampled_from([False] * 5 + [True]))
-    def enqueue(self, queue, priority, req, dt, reuse):
+    @rule(queue=queue_st, priority=prio_st, req=req_st, dt=DT, reuse=st.sampled_from([False] * 5 + [True]),
+          preferred=pref_st, preferred_for=pref_for_st)
+    def enqueue(self, queue, priority, req, dt, reuse, preferred=None, preferred_for=None):
         if reuse and self.live:
             call = sorted(self.live)[0]
         else:
             call = f"c{self.next_call}"
-        r = self.both("enqueue", call, queue, self.tick(dt), priority=priority, requirements=req)
+        kw = {}
+        if preferred is not None or preferred_for is not None:
+            kw = dict(preferred=preferred, preferred_for=preferred_for)
+        r = self.both("enqueue", call, queue, self.tick(dt), priority=priority, requirements=req, **kw)
+        if r[0] == "ok" and call in self.ref._calls and self.ref._calls[call].held is not None:
+            event("held for preferred agents")
         if r[0] == "ok":
             self.next_call += 1
             self.live.add(call)
             self.ever += 1
+
+    @precondition(lambda self: any(a.state != "available" for a in self.ref._agents.values()))
+    @rule(data=st.data(), queue=queue_st, dt=DT, preferred_for=st.sampled_from([None, 5, 15.0, 30, 1000]),
+          extra=st.sampled_from([(), (), ("ghost",), ("a0", "a1")]))
+    def enqueue_returning(self, data, queue, dt, preferred_for, extra):
+        """A returning caller whose agent is busy or paused: the call is held for that agent."""
+        agent = data.draw(st.sampled_from(sorted(a.id for a in self.ref._agents.values() if a.state != "available")))
+        self.enqueue(queue, None, None, dt, False, preferred=(agent,) + extra, preferred_for=preferred_for)
 
     def pick(self, data, states):
         cands = sorted(c for c in self.live if self.ref._calls[c].state in states) or sorted(self.live)
@@ -334,7 +355,11 @@ class DifferentialMachine(RuleBasedStateMachine):
             return
         idle = [a for a in self.ref._agents.values() if a.state == "available"]
         for c in self.ref._calls.values():
-            if c.state in ("waiting", "callback_pending"):
+            if c.held is not None:
+                # held for its preferred agents: none of them is free, every one is still logged in
+                assert c.held and not any(a.state == "available" for a in c.held), c.id
+                assert all(self.ref._agents.get(a.id) is a for a in c.held), c.id
+            elif c.state in ("waiting", "callback_pending"):
                 assert not any(self.ref._eligible(a, c) for a in idle), c.id
 
 

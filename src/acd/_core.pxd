@@ -31,6 +31,8 @@ ctypedef struct CallRec:
     int8_t priority
     int8_t state
     int8_t virtual    # a call-back: the caller hung up and keeps their place
+    int8_t held       # waiting for its preferred agents only (in their _pref heaps, not in a bucket heap)
+    int8_t npref      # while held: how many of its preferred agents are still logged in
 
 
 ctypedef struct AgentRec:
@@ -81,6 +83,7 @@ ctypedef struct QueueRec:
     int32_t step_base # into _step_overflow / _step_boost
     int32_t lut_base  # into _bucket_lut: (virtual * n_steps + step) * 10 + priority
     int32_t waiting   # live callers in line
+    int32_t held      # live callers held for their preferred agents (not in line)
     int32_t cb_pending
     int64_t entered
     int64_t answered
@@ -207,6 +210,8 @@ cdef class Engine:
     cdef int _ctab_shift      # 64 - log2(table size), for Fibonacci hashing
     cdef int32_t _ncalls
     cdef int32_t _waiting
+    cdef int32_t _held             # calls held for their preferred agents
+    cdef int32_t* _pref_pos        # scratch positions for the _pref heaps (write-only: entries are lazily dropped)
 
     # agents
     cdef AgentRec* _agents
@@ -220,6 +225,7 @@ cdef class Engine:
     cdef list _agent_ids
     cdef list _agent_reasons
     cdef dict _after_call_reasons  # slot -> reason of a deferred pause
+    cdef Heap* _pref               # per agent slot: calls held for it, by (entry, seq); stale entries skipped
 
     # queues and routing steps
     cdef QueueRec* _queues
@@ -323,6 +329,13 @@ cdef class Engine:
                            double t) except -1
     cdef int _enqueue(self, object call, object queue, object priority, object requirements, double t) except -1
     cdef int _enqueue_in(self, object call, int32_t q, object priority, object requirements, double t) except -1
+    cdef int _enqueue_preferred(self, object call, int32_t q, object priority, object requirements,
+                                tuple preferred, double hold, double t) except -1
+    cdef inline bint _pref_live(self, Entry* e) noexcept
+    cdef int _pref_push(self, int32_t a, int32_t c) except -1
+    cdef int _unhold(self, int32_t c) except -1
+    cdef int32_t _take_preferred(self, int32_t a) except -2
+    cdef int _release_holds(self, int32_t a, double t) except -1
     cdef int _schedule_callback(self, object call, object queue, object at, object priority,
                                 object requirements, double t) except -1
     cdef int _enter_scheduled(self, int32_t c, double t) except -1

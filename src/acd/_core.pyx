@@ -38,6 +38,7 @@ from ._validate import (agent_queues as _agent_queues, agent_skills as _agent_sk
                         call_requirements as _call_requirements, check_at as _check_at,
                         check_call_choice as _check_call_choice, check_id as _check_id,
                         check_now as _check_now, check_reason as _check_reason, check_window as _check_window,
+                        check_preferred as _check_preferred, check_preferred_for as _check_preferred_for,
                         engine_options as _engine_options, merge_requirements as _merge, MAX_TIME as _MAX_TIME)
 from .errors import InvalidInput, DuplicateId
 from .ewt import WaitEstimate as _WaitEstimate, abandon_probability as _abandon_probability
@@ -476,7 +477,11 @@ cdef class Engine:
         _heap_free(&self._call_timers)
         _heap_free(&self._ticks)
         free(self._calls); free(self._call_pos); free(self._call_timer_pos); free(self._call_free)
+        if self._pref != NULL:
+            for i in range(self._agents_used):
+                _heap_free(&self._pref[i])
         free(self._agents); free(self._agent_idle_pos); free(self._agent_timer_pos); free(self._agent_free)
+        free(self._pref); free(self._pref_pos)
         free(self._queues); free(self._tick_pos)
         free(self._step_overflow); free(self._step_boost); free(self._bucket_lut)
         free(self._buckets); free(self._bucket_dl_pos); free(self._nonempty); free(self._req_skills)
@@ -744,6 +749,7 @@ cdef class Engine:
                 self._calls = <CallRec*>_grow(self._calls, new_cap * sizeof(CallRec))
                 self._call_pos = <int32_t*>_grow(self._call_pos, new_cap * sizeof(int32_t))
                 self._call_timer_pos = <int32_t*>_grow(self._call_timer_pos, new_cap * sizeof(int32_t))
+                self._pref_pos = <int32_t*>_grow(self._pref_pos, new_cap * sizeof(int32_t))
                 self._call_free = <int32_t*>_grow(self._call_free, new_cap * sizeof(int32_t))
                 self._calls_cap = new_cap
             c = self._calls_used
@@ -857,6 +863,8 @@ cdef class Engine:
                 self._agent_idle_pos = <int32_t*>_grow(self._agent_idle_pos, new_cap * sizeof(int32_t))
                 self._agent_timer_pos = <int32_t*>_grow(self._agent_timer_pos, new_cap * sizeof(int32_t))
                 self._agent_free = <int32_t*>_grow(self._agent_free, new_cap * sizeof(int32_t))
+                self._pref = <Heap*>_grow(self._pref, new_cap * sizeof(Heap))
+                memset(self._pref + self._agents_cap, 0, (new_cap - self._agents_cap) * sizeof(Heap))
                 self._agents_cap = new_cap
             a = self._agents_used
             self._agents_used += 1
@@ -1060,6 +1068,14 @@ cdef class Engine:
         self._set_state(a, A_AVAILABLE, now)
         ar.call = -1
         ar.key = self._idle_key(ar, now)
+        cdef int32_t c
+        if self._pref[a].n > 0:
+            # a call waiting for this agent comes before the general line, first come first served
+            c = self._take_preferred(a)
+            if c >= 0:
+                self._unhold(c)
+                self._assign(c, a, now)
+                return 0
         cdef int32_t g = ar.group, w, b, p, best_p = -1
         cdef uint64_t m
         cdef uint64_t* row = self._g2b + g * self._words_b
@@ -1097,7 +1113,7 @@ cdef class Engine:
             _heap_push(&self._groups[g], ar.key, ar.seq, a, self._agent_idle_pos)
             _bit_set(self._idle_groups, g)
             return 0
-        cdef int32_t c = best.idx
+        c = best.idx
         self._bucket_take(c)
         self._assign(c, a, now)
         return 0
@@ -1250,7 +1266,9 @@ cdef class Engine:
         cdef OfferCallback oc
         if not (qr.announce_on_join or qr.cb_threshold >= 0 or qr.cb_risk >= 0):
             return 0
-        est = self._estimate(cr.queue, self._ahead_of_new(cr.queue, cr.priority, now, c), cr.bucket, now)
+        # a held call is not in its bucket's heap: nothing of it to exclude from the count
+        est = self._estimate(cr.queue, self._ahead_of_new(cr.queue, cr.priority, now, -1 if cr.held else c),
+                             cr.bucket, now)
         cdef double ewt = est.ewt
         if qr.announce_on_join:
             an = Announce.__new__(Announce)
@@ -1407,6 +1425,9 @@ cdef class Engine:
                 _heap_remove(&self._call_timers, 0, self._call_timer_pos)
                 if self._calls[c].state == C_SCHEDULED:
                     self._enter_scheduled(c, t)
+                elif self._calls[c].held:   # the hold for its preferred agents is over: the general line
+                    self._unhold(c)
+                    self._dispatch_call(c, t)
                 else:
                     self._requeue(c, t)
             else:
@@ -1529,6 +1550,8 @@ cdef class Engine:
         self._agent_ids[a] = None
         self._agent_free[self._agent_nfree] = a
         self._agent_nfree += 1
+        if self._pref[a].n > 0:
+            self._release_holds(a, t)
         return 0
 
     cdef int _defer(self, int32_t a, int8_t what, str reason) except -1:
@@ -1643,12 +1666,134 @@ cdef class Engine:
         cr.priority = <int8_t>prio
         return c
 
-    def enqueue(self, call, queue, now, priority=None, requirements=None):
+    def enqueue(self, call, queue, now, priority=None, requirements=None, preferred=None, preferred_for=None):
         """A call arrives in ``queue``; returns ``[Assign]`` if an agent is free, else ``[]``
-        (plus ``Announce`` / ``OfferCallback`` when the queue asks for them)."""
+        (plus ``Announce`` / ``OfferCallback`` when the queue asks for them).
+
+        ``preferred`` (agent ids): for ``preferred_for`` seconds (default 60, never past the call's
+        first routing step or maximum wait) the call is offered only to those of them who are logged
+        in and eligible; then it joins the general line with its original rank."""
         cdef double t = self._begin(now)
-        self._enqueue(call, queue, priority, requirements, t)
+        cdef int32_t q
+        if preferred is None and preferred_for is None:
+            self._enqueue(call, queue, priority, requirements, t)
+        else:
+            q = self._queue_slot(queue)
+            pref = _check_preferred(preferred)
+            hold = _check_preferred_for(preferred_for)
+            self._enqueue_preferred(call, q, priority, requirements, pref, hold, t)
         return self._finish()
+
+    cdef int _enqueue_preferred(self, object call, int32_t q, object priority, object requirements,
+                                tuple preferred, double hold, double t) except -1:
+        cdef int32_t c = self._new_call(call, q, priority, requirements, t)
+        cdef CallRec* cr = &self._calls[c]
+        cr.bucket = self._bucket_for(cr.queue, 0, cr.priority, cr.extra, 0)
+        self._queues[cr.queue].entered += 1
+        cdef uint64_t* row = self._b2g + cr.bucket * self._words_g
+        cdef Bucket* bk = &self._buckets[cr.bucket]
+        cdef list agents = []
+        cdef int32_t a, best_a = -1, score = 0, best_score = -1, k
+        cdef AgentRec* ar
+        cdef Entry* e
+        cdef Entry* best = NULL
+        cdef uint8_t* lv
+        for ident in preferred:
+            slot = self._agent_slots.get(ident)
+            if slot is not None and _bit_get(row, self._agents[<int32_t>slot].group):
+                agents.append(slot)
+        if not agents:
+            self._dispatch_call(c, t)
+        else:
+            # the best free one now (the engine's agent order), else the first of them to be free
+            for slot in agents:
+                a = slot
+                ar = &self._agents[a]
+                if ar.state != A_AVAILABLE:
+                    continue
+                e = &self._groups[ar.group].a[self._agent_idle_pos[a]]
+                if self._strategy == S_HIGHEST_LEVEL:
+                    lv = self._levels + ar.group * self._level_stride
+                    score = 0
+                    for k in range(bk.req_len):
+                        score += lv[self._req_skills[bk.req_off + k]]
+                    if best == NULL or score > best_score or (score == best_score and _less(e, best)):
+                        best, best_a, best_score = e, a, score
+                elif best == NULL or _less(e, best):
+                    best, best_a = e, a
+            if best != NULL:
+                self._assign(c, best_a, t)
+            else:
+                if bk.offset < hold:
+                    hold = bk.offset   # never past the first routing step: a wider step means go wider
+                cr.held = 1
+                cr.npref = <int8_t>len(agents)
+                cr.state = C_WAITING
+                self._queues[cr.queue].held += 1
+                self._held += 1
+                for slot in agents:
+                    self._pref_push(slot, c)
+                self._set_call_timer(c, cr.entry + hold)
+        if cr.state == C_WAITING:
+            self._on_join(c, t)
+        return 0
+
+    cdef inline bint _pref_live(self, Entry* e) noexcept:
+        cdef CallRec* cr = &self._calls[e.idx]
+        return cr.state == C_WAITING and cr.held and cr.seq == e.seq
+
+    cdef int _pref_push(self, int32_t a, int32_t c) except -1:
+        cdef Heap* h = &self._pref[a]
+        cdef int32_t i, n = 0
+        if h.n == h.cap and h.cap >= 32:
+            # full of entries the agent never came back for? drop the stale ones before growing
+            for i in range(h.n):
+                if self._pref_live(&h.a[i]):
+                    h.a[n] = h.a[i]
+                    n += 1
+            h.n = 0
+            for i in range(n):
+                h.n += 1
+                _sift_up(h, i, self._pref_pos)
+        _heap_push(h, self._calls[c].entry, self._calls[c].seq, c, self._pref_pos)
+        return 0
+
+    cdef int _unhold(self, int32_t c) except -1:
+        """End the hold of call c (its entries in the agents' heaps go stale)."""
+        cdef CallRec* cr = &self._calls[c]
+        cr.held = 0
+        self._queues[cr.queue].held -= 1
+        self._held -= 1
+        if self._call_timer_pos[c] >= 0:
+            _heap_remove(&self._call_timers, self._call_timer_pos[c], self._call_timer_pos)
+        return 0
+
+    cdef int32_t _take_preferred(self, int32_t a) except -2:
+        """The oldest call held for agent a, out of its heap (stale entries dropped), or -1."""
+        cdef Heap* h = &self._pref[a]
+        cdef int32_t c
+        while h.n > 0:
+            c = h.a[0].idx
+            if self._pref_live(&h.a[0]):
+                _heap_remove(h, 0, self._pref_pos)
+                return c
+            _heap_remove(h, 0, self._pref_pos)
+        return -1
+
+    cdef int _release_holds(self, int32_t a, double t) except -1:
+        """Agent a logged out: a call held for it and no other logged-in agent joins the general line,
+        oldest first."""
+        cdef Heap* h = &self._pref[a]
+        cdef int32_t i, c
+        live = sorted([(h.a[i].t, h.a[i].seq, h.a[i].idx) for i in range(h.n) if self._pref_live(&h.a[i])])
+        _heap_free(h)
+        for _t, _seq, slot in live:
+            c = slot
+            self._calls[c].npref -= 1
+            if self._calls[c].npref == 0:
+                self._unhold(c)
+                self._dispatch_call(c, t)
+        return 0
 
     cdef int _enqueue(self, object call, object queue, object priority, object requirements, double t) except -1:
         return self._enqueue_in(call, self._queue_slot(queue), priority, requirements, t)
@@ -1711,13 +1856,20 @@ cdef class Engine:
         if cr.state != C_WAITING:
             raise _errors.bad_state("call", call, _CALL_STATE_NAMES[cr.state], "accept a call-back for")
         self._observe(c, t, False)
-        self._bucket_take(c)
+        cdef bint held = cr.held
+        if held:
+            self._unhold(c)
+        else:
+            self._bucket_take(c)
         cr.virtual = 1
         cr.bucket = self._bucket_for(cr.queue, cr.step, cr.priority, cr.extra, 1)
-        self._bucket_insert(c)   # same (entry, seq): same rank
         cdef QueueRec* qr = &self._queues[cr.queue]
         qr.cb[CB_ACCEPTED] += 1
         qr.cb_pending += 1
+        if held:
+            self._dispatch_call(c, t)   # the hold ends: a call-back in the general line
+        else:
+            self._bucket_insert(c)   # same (entry, seq): same rank
         return 0
 
     def answer(self, call, now):
@@ -1870,7 +2022,9 @@ cdef class Engine:
         else:
             self._queues[cr.queue].abandoned += 1
             self._observe(c, t, True)
-        if st == C_WAITING or st == C_CB_PENDING:
+        if cr.held:
+            self._unhold(c)
+        elif st == C_WAITING or st == C_CB_PENDING:
             self._bucket_take(c)
         self._free_call(c)
         if st == C_OFFERED:
@@ -1899,7 +2053,9 @@ cdef class Engine:
             qr.cb[CB_CANCELLED] += 1
         else:
             qr.withdrawn += 1          # no patience observation: the caller did not choose to leave
-        if st == C_WAITING or st == C_CB_PENDING:
+        if cr.held:
+            self._unhold(c)
+        elif st == C_WAITING or st == C_CB_PENDING:
             self._bucket_take(c)
         self._free_call(c)
         if st == C_OFFERED or st == C_DIALING:
@@ -1936,8 +2092,9 @@ cdef class Engine:
         return _CALL_STATE_NAMES[self._calls[self._call_slot(call)].state]
 
     def waiting_count(self):
-        """Number of callers waiting on the line for an agent (call-backs not included)."""
-        return self._waiting
+        """Number of callers waiting on the line for an agent (call-backs not included; callers held
+        for their preferred agents included)."""
+        return self._waiting + self._held
 
     def calls(self):
         """Every live call and its state, ``{call: state}`` (e.g. to reconcile with the PBX after a restart)."""
@@ -2023,7 +2180,8 @@ cdef class Engine:
             cb = {_CB_NAMES[k]: qr.cb[k] for k in range(N_CB)}
             cb["pending"] = qr.cb_pending
             queues[self._queue_names[q]] = dict(
-                waiting=qr.waiting, oldest_wait=oldest[q], agents=by_state[q], callbacks=cb,
+                waiting=qr.waiting + qr.held, held=qr.held, oldest_wait=oldest[q], agents=by_state[q],
+                callbacks=cb,
                 entered=qr.entered, answered=qr.answered, abandoned=qr.abandoned,
                 exited=qr.exited, overflowed=qr.overflowed, withdrawn=qr.withdrawn)
         return dict(now=now, queues=queues, agents=agents)
@@ -2039,6 +2197,9 @@ cdef class Engine:
             total += self._buckets[i].heap.cap * sizeof(Entry)
         for i in range(self._ngroups):
             total += self._groups[i].cap * sizeof(Entry)
+        for i in range(self._agents_used):
+            total += self._pref[i].cap * sizeof(Entry)
+        total += self._calls_cap * sizeof(int32_t)   # _pref_pos
         total += self._buckets_cap * (sizeof(Bucket) + sizeof(int32_t) + self._words_g * 8)
         total += self._groups_cap * (sizeof(Heap) + sizeof(int32_t) + self._level_stride + self._words_b * 8)
         total += (self._timers.cap + self._deadlines.cap + self._call_timers.cap + self._ticks.cap) * sizeof(Entry)

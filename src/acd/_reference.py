@@ -16,7 +16,8 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 from . import errors
 from ._core import Announce, Assign, DialBack, Exit, OfferCallback, Overflow
 from ._validate import (agent_queues, agent_skills, call_requirements, check_id, check_now, check_reason,
-                        engine_options, merge_requirements, check_window, check_call_choice, check_at)
+                        engine_options, merge_requirements, check_window, check_call_choice, check_at,
+                        check_preferred, check_preferred_for)
 from .errors import InvalidInput
 from .ewt import WaitEstimate, abandon_probability, ql_sum
 from .patience import PatienceEstimate, exponential_mle
@@ -133,11 +134,18 @@ class _Call:
         self.attempts = 0
         self.answered_at = 0.0
         self.timer: Optional[float] = None
+        # held for its preferred agents (not in the general line): those still logged in, until `timer`
+        self.held: Optional[List[_Agent]] = None
 
 
 _BUSY_STATES = ("reserved", "busy", "wrap_up")
 _STAFFED = ("available", "reserved", "busy", "wrap_up")
 _IN_LINE = ("waiting", "callback_pending")
+
+
+def _in_line(c: _Call) -> bool:
+    """In the general line: waiting or a call-back pending, and not held for its preferred agents."""
+    return c.state in _IN_LINE and c.held is None
 
 
 class ReferenceEngine:
@@ -315,14 +323,21 @@ class ReferenceEngine:
         """An agent becomes free: it takes the best eligible call in line, or idles;
         a pause or log-out it asked for during its call is carried out instead."""
         if a.after_call is not None:
-            self._carry_out_after_call(a, now)
+            self._carry_out_after_call(a, now, out)
             return
         self._set_state(a, "available", now)
         a.call = None
         a.key = self._idle_key(a, now)
+        held = [c for c in self._calls.values() if c.held is not None and a in c.held]
+        if held:
+            # a call waiting for this agent comes before the general line, first come first served
+            c = min(held, key=lambda c: (c.entry, c.seq))
+            self._unhold(c)
+            self._assign(c, a, now, out)
+            return
         best = None
         for c in self._calls.values():
-            if c.state in _IN_LINE and self._eligible(a, c):
+            if _in_line(c) and self._eligible(a, c):
                 if best is None or self._call_rank(c, now) < self._call_rank(best, now):
                     best = c
         if best is not None:
@@ -351,7 +366,7 @@ class ReferenceEngine:
 
     def _ahead_of_new(self, q: _Queue, prio: int, now: float, exclude: Any = None) -> int:
         return sum(1 for c in self._calls.values()
-                   if c.state in _IN_LINE and c.queue is q and c is not exclude and self._eff_priority(c, now) >= prio)
+                   if _in_line(c) and c.queue is q and c is not exclude and self._eff_priority(c, now) >= prio)
 
     def _estimate(self, q: _Queue, k: int, req: Tuple[Tuple[str, int], ...], now: float) -> WaitEstimate:
         s = self._staffed_eligible(q, req)
@@ -360,7 +375,7 @@ class ReferenceEngine:
         ewt = ql_sum(s * mu, theta, k) if s > 0 else math.inf
         hol = 0.0
         for c in self._calls.values():
-            if c.state in _IN_LINE and c.queue is q and now - c.entry > hol:
+            if _in_line(c) and c.queue is q and now - c.entry > hol:
                 hol = now - c.entry
         return WaitEstimate(ewt, k + 1, s, mu, theta, hol, q.les)
 
@@ -379,7 +394,7 @@ class ReferenceEngine:
             raise errors.bad_state("call", call, c.state, "estimate the wait of")
         now = self._now
         key = (-self._eff_priority(c, now), c.entry, c.seq)
-        k = sum(1 for o in self._calls.values() if o.state in _IN_LINE and o.queue is c.queue
+        k = sum(1 for o in self._calls.values() if _in_line(o) and o.queue is c.queue
                 and (-self._eff_priority(o, now), o.entry, o.seq) < key)
         return self._estimate(c.queue, k, self._requirements(c), now)
 
@@ -414,7 +429,7 @@ class ReferenceEngine:
 
     def _tick(self, q: _Queue, t: float, out: List[Any]) -> None:
         """Periodic announcement: every live caller of the queue hears its place and wait."""
-        line = sorted((c for c in self._calls.values() if c.state in _IN_LINE and c.queue is q),
+        line = sorted((c for c in self._calls.values() if _in_line(c) and c.queue is q),
                       key=lambda c: (-self._eff_priority(c, t), c.entry, c.seq))
         for k, c in enumerate(line):
             if not c.virtual:
@@ -430,7 +445,7 @@ class ReferenceEngine:
             if a.timer is not None:
                 yield (a.timer, 0, a.seq, a)
         for c in self._calls.values():
-            if c.state in _IN_LINE:
+            if _in_line(c):
                 d = self._deadline(c)
                 if d is not None:
                     yield (d, 1, c.seq, c)
@@ -438,7 +453,8 @@ class ReferenceEngine:
                 yield (c.timer, 2, c.seq, c)
         for q in self._queues.values():
             # ticks only while a live caller waits in the queue: nothing to announce otherwise
-            if q.next_tick is not None and any(c.state == "waiting" and c.queue is q for c in self._calls.values()):
+            if q.next_tick is not None and any(c.state == "waiting" and c.held is None and c.queue is q
+                                                 for c in self._calls.values()):
                 yield (q.next_tick, 3, q.index, q)
 
     def next_deadline(self) -> Optional[float]:
@@ -480,6 +496,9 @@ class ReferenceEngine:
     def _call_timer(self, c: _Call, t: float, out: List[Any]) -> None:
         if c.state == "scheduled":
             self._enter_scheduled(c, t, out)
+        elif c.held is not None:    # the hold for its preferred agents is over: the general line
+            self._unhold(c)
+            self._dispatch_call(c, t, out)
         else:  # callback_retry: back in line at its old rank
             self._requeue(c, t, out)
 
@@ -563,19 +582,31 @@ class ReferenceEngine:
     def logout(self, agent: Any, now: float) -> List[Any]:
         self._begin(now)
         a = self._agent(agent)
+        out: List[Any] = []
         if a.state in ("reserved", "busy"):
             a.after_call = ("logout", "")
         else:
-            del self._agents[agent]
-        return self._finish([])
+            self._remove_agent(a, self._now, out)
+        return self._finish(out)
 
-    def _carry_out_after_call(self, a: _Agent, now: float) -> None:
+    def _remove_agent(self, a: _Agent, now: float, out: List[Any]) -> None:
+        """Log-out: the agent leaves; a call held only for it joins the general line (oldest first)."""
+        del self._agents[a.id]
+        held = sorted((c for c in self._calls.values() if c.held is not None and a in c.held),
+                      key=lambda c: (c.entry, c.seq))
+        for c in held:
+            c.held.remove(a)  # type: ignore[union-attr]
+            if not c.held:
+                self._unhold(c)
+                self._dispatch_call(c, now, out)
+
+    def _carry_out_after_call(self, a: _Agent, now: float, out: List[Any]) -> None:
         assert a.after_call is not None
         what, reason = a.after_call
         a.after_call = None
         a.call = None
         if what == "logout":
-            del self._agents[a.id]
+            self._remove_agent(a, now, out)
         else:
             self._set_state(a, "paused", now, reason)
 
@@ -633,15 +664,40 @@ class ReferenceEngine:
         return c
 
     def enqueue(self, call: Any, queue: str, now: float, priority: Optional[int] = None,
-                requirements: Any = None) -> List[Any]:
+                requirements: Any = None, preferred: Any = None, preferred_for: Any = None) -> List[Any]:
         t = self._begin(now)
-        c = self._new_call(call, self._queue(queue), priority, requirements, t)
+        q = self._queue(queue)
+        pref = check_preferred(preferred)
+        hold = check_preferred_for(preferred_for)
+        c = self._new_call(call, q, priority, requirements, t)
         c.queue.counters["entered"] += 1
         out: List[Any] = []
-        self._dispatch_call(c, t, out)
+        agents = [self._agents[p] for p in pref if p in self._agents and self._eligible(self._agents[p], c)]
+        if agents:
+            self._hold(c, agents, hold, t, out)
+        else:
+            self._dispatch_call(c, t, out)
         if c.state == "waiting":
             self._on_join(c, t, out)
         return self._finish(out)
+
+    def _hold(self, c: _Call, agents: List[_Agent], hold: float, t: float, out: List[Any]) -> None:
+        """Offer the call to its preferred agents only: the best free one now, or the first of them to
+        be free, until the hold ends -- never past its first routing step (a wider step is a reason
+        to go wider) nor its maximum wait."""
+        free = [a for a in agents if a.state == "available"]
+        if free:
+            self._assign(c, min(free, key=lambda a: self._agent_rank(a, c)), t, out)
+            return
+        nxt = self._next_offset(c)
+        if nxt is not None and nxt[0] < hold:
+            hold = nxt[0]
+        c.held = agents
+        c.timer = c.entry + hold
+
+    def _unhold(self, c: _Call) -> None:
+        c.held = None
+        c.timer = None
 
     def schedule_callback(self, call: Any, queue: str, at: float, now: float, priority: Optional[int] = None,
                           requirements: Any = None) -> List[Any]:
@@ -667,7 +723,11 @@ class ReferenceEngine:
         c.virtual = True
         c.state = "callback_pending"
         c.queue.callbacks["accepted"] += 1
-        return self._finish([])
+        out: List[Any] = []
+        if c.held is not None:   # the hold ends: a call-back goes to the general line
+            self._unhold(c)
+            self._dispatch_call(c, t, out)
+        return self._finish(out)
 
     def answer(self, call: Any, now: float) -> List[Any]:
         t = self._begin(now)
@@ -734,7 +794,7 @@ class ReferenceEngine:
         c, a = self._release_offer(call, "report ring-no-answer for")
         out: List[Any] = []
         if a.after_call is not None:      # the pause or log-out asked for replaces the engine's own
-            self._carry_out_after_call(a, t)
+            self._carry_out_after_call(a, t, out)
             self._requeue(c, t, out)
             return self._finish(out)
         self._set_state(a, "paused", t, "ring_no_answer")
@@ -749,7 +809,7 @@ class ReferenceEngine:
         c, a = self._release_offer(call, "reject")
         out: List[Any] = []
         if a.after_call is not None:      # the pause or log-out asked for replaces the engine's own
-            self._carry_out_after_call(a, t)
+            self._carry_out_after_call(a, t, out)
             self._requeue(c, t, out)
             return self._finish(out)
         self._set_state(a, "paused", t, "rejected")
@@ -833,7 +893,7 @@ class ReferenceEngine:
         return {ident: c.state for ident, c in self._calls.items()}
 
     def waiting_count(self) -> int:
-        return sum(1 for c in self._calls.values() if c.state == "waiting")
+        return sum(1 for c in self._calls.values() if c.state == "waiting")   # held calls included
 
     # ------------------------------------------------------------ snapshot
     def snapshot(self) -> Dict[str, Any]:
@@ -841,6 +901,7 @@ class ReferenceEngine:
         queues: Dict[str, Any] = {}
         for name, q in self._queues.items():
             waiting = [c for c in self._calls.values() if c.state == "waiting" and c.queue is q]
+            in_line = [c for c in waiting if c.held is None]
             by_state = dict(available=0, reserved=0, busy=0, wrap_up=0, paused=0)
             for a in self._agents.values():
                 if a.queues is None or name in a.queues:
@@ -850,7 +911,8 @@ class ReferenceEngine:
                                 if c.virtual and c.queue is q and c.state != "connected")
             queues[name] = dict(
                 waiting=len(waiting),
-                oldest_wait=max((now - c.entry for c in waiting), default=0.0),
+                held=len(waiting) - len(in_line),
+                oldest_wait=max((now - c.entry for c in in_line), default=0.0),
                 agents=by_state,
                 callbacks=cb,
                 **q.counters,

@@ -16,7 +16,8 @@ from .errors import InvalidInput, UnknownSkill
 from .policy import AGENT_STRATEGIES, RNA_ACTIONS, check_priority, check_requirements, check_skills
 
 __all__ = ("MAX_TIME", "check_now", "check_id", "check_reason", "engine_options", "agent_skills",
-           "call_requirements", "check_priority")
+           "call_requirements", "check_priority", "check_preferred", "check_preferred_for",
+           "MAX_PREFERRED", "DEFAULT_PREFERRED_FOR")
 
 #: The latest time an engine accepts (seconds, about 317 years): epoch seconds pass, a
 #: millisecond timestamp (1.7e12) does not.  A deadline beyond it is never reached.
@@ -50,6 +51,39 @@ def check_id(field_name: str, ident: object) -> object:
     if isinstance(ident, bool) or not isinstance(ident, (str, int)) or (isinstance(ident, str) and not ident):
         raise InvalidInput(f"{field_name} id must be a non-empty str or an int, got {ident!r}")
     return ident
+
+
+#: at most this many preferred agents per call (a returning caller's agent, a small team)
+MAX_PREFERRED = 16
+#: how long a call waits for its preferred agents when the caller does not say (seconds)
+DEFAULT_PREFERRED_FOR = 60.0
+
+
+def check_preferred(preferred: object) -> Tuple[object, ...]:
+    """Preferred agents of a call: None or a tuple/list of agent ids (duplicates dropped, order kept).
+    Ids need not be logged in: a returning caller's agent may have left."""
+    if preferred is None:
+        return ()
+    if not isinstance(preferred, (tuple, list)):
+        raise InvalidInput(f"preferred must be a tuple of agent ids or None, got {preferred!r}")
+    if len(preferred) > MAX_PREFERRED:
+        raise InvalidInput(f"preferred must name at most {MAX_PREFERRED} agents, got {len(preferred)}: {preferred!r}")
+    out = []
+    for ident in preferred:
+        check_id("preferred agent", ident)
+        if ident not in out:
+            out.append(ident)
+    return tuple(out)
+
+
+def check_preferred_for(seconds: object) -> float:
+    """How long a call is offered only to its preferred agents: a positive finite number of seconds."""
+    if seconds is None:
+        return DEFAULT_PREFERRED_FOR
+    t = _seconds(seconds)
+    if t is None or t <= 0:
+        raise InvalidInput(f"preferred_for must be a positive finite number of seconds, got {seconds!r}")
+    return t
 
 
 def check_reason(reason: object) -> str:

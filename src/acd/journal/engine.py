@@ -409,7 +409,7 @@ _PARAMS = {
     "logout": ("agent", "now"),
     "ready": ("agent", "now"),
     "pause": ("agent", "now", "reason"),
-    "enqueue": ("call", "queue", "now", "priority", "requirements"),
+    "enqueue": ("call", "queue", "now", "priority", "requirements", "preferred", "preferred_for"),
     "answer": ("call", "now"),
     "ring_no_answer": ("call", "now"),
     "reject": ("call", "now"),
@@ -442,6 +442,9 @@ def _positional(op: str, args: tuple, kw: Dict[str, Any]) -> tuple:
         raise TypeError(f"{op}() got unexpected keyword argument(s) {sorted(kw)!r}")
     while values and values[-1] is _MISSING:
         values.pop()
+    for i, v in enumerate(values):
+        if v is _MISSING and names[i] in _DEFAULTS:   # an optional argument before one given
+            values[i] = _DEFAULTS[names[i]]
     if _MISSING in values:
         missing = names[values.index(_MISSING)]
         raise TypeError(f"{op}() missing argument {missing!r}")
@@ -451,6 +454,9 @@ def _positional(op: str, args: tuple, kw: Dict[str, Any]) -> tuple:
 
 
 _MISSING = object()
+#: the engine's defaults of optional arguments, filled in when a later one is given
+_DEFAULTS = {"priority": None, "requirements": None, "queues": None, "paused": None, "reason": "",
+             "preferred": None, "preferred_for": None}
 
 #: commands whose first argument is a call id
 CALL_COMMANDS = tuple(op for op, names in _PARAMS.items() if names[0] == "call")

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from .._core import Announce, Assign, Exit, OfferCallback
+from .._validate import MAX_PREFERRED
 from ..adapters.asterisk.agi import AGICommandFailed, AGISession, ChannelHungUp
 from ..errors import AcdError, DuplicateId, InvalidInput, InvalidState, Shutdown, UnknownCall, unknown_call, \
     unknown_queue
@@ -79,7 +80,9 @@ class CallRoutes:
 
         Args: ``queue`` (required for a new call), ``priority`` (0..9),
         ``skill_<name>=<level>`` extra requirements, ``call`` (default
-        ``agi_uniqueid``).  Ends with ``ACD_STATUS``: ``OK`` (an agent is
+        ``agi_uniqueid``), ``preferred`` (``last``: the agent who last answered this caller number,
+        see ``[preferred]``; or agent ids separated by ``,``) and ``preferred_for`` (seconds the
+        call waits for them, default ``[preferred] wait``).  Ends with ``ACD_STATUS``: ``OK`` (an agent is
         found: ``ACD_AGENT``, ``ACD_AGENT_DIAL``, ``ACD_QUEUE``, ``ACD_WAIT``, and with
         ``[survey]`` enabled ``ACD_SURVEY``: 1 when the caller is to be asked the survey once the
         agent hangs up, else 0),
@@ -90,10 +93,14 @@ class CallRoutes:
         resumes its place when ``enqueue`` runs again.
         """
         app = self.app
-        check_args("enqueue", args, ("queue", "priority", "call"), prefix="skill_")
+        check_args("enqueue", args, ("queue", "priority", "call", "preferred", "preferred_for"), prefix="skill_")
         call = call_arg(session, args)
         queue = args.get("queue", "")
         priority = None if not args.get("priority") else int_arg("priority", args["priority"], 0, 9)
+        preferred = self._preferred(args.get("preferred", ""), session.env.callerid or "")
+        preferred_for = None
+        if args.get("preferred_for"):
+            preferred_for = float(int_arg("preferred_for", args["preferred_for"], 1, 3600))
         requirements: Dict[str, int] = {}
         for key, value in args.items():
             if key.startswith("skill_"):
@@ -139,7 +146,8 @@ class CallRoutes:
             w = CallWaiter(call, queue, number, session)
             app.waiters.add(w)
             try:
-                app.enqueue(call, queue, priority, requirements or None)
+                app.enqueue(call, queue, priority, requirements or None, number=number or "",
+                            preferred=preferred, preferred_for=preferred_for)
             except BaseException:
                 app.waiters.drop(call)
                 raise
@@ -198,6 +206,19 @@ class CallRoutes:
                     app.try_command("abandon", call, "the caller hung up")
                 else:
                     app.try_command("withdraw", call, "its AGI session ended without an outcome")
+
+    def _preferred(self, value: str, number: str) -> Optional[List[str]]:
+        """``preferred=last`` or ``preferred=1001,1002``: the agents the call is offered to first."""
+        if not value:
+            return None
+        if value == "last":
+            agent = self.app.last_agents.lookup(number, time.time())
+            return [agent] if agent is not None else None
+        ids = [v.strip() for v in value.split(",")]
+        if not all(ids) or len(ids) > MAX_PREFERRED:
+            raise InvalidInput(f"argument 'preferred' must be 'last' or up to {MAX_PREFERRED} agent ids separated "
+                               f"by ',', got {value!r}")
+        return ids
 
     async def _closed(self, session: AGISession, call: str, queue: str) -> bool:
         """Outside the queue's opening hours (``[[schedules]]``): ``ACD_STATUS=EXIT`` with

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .._core import Assign, DialBack, Exit, Overflow
 from ..adapters.asterisk.ami import AMIClient
@@ -43,6 +43,7 @@ from ..journal import Journal
 from .agent_routes import AgentRoutes
 from .agi_routes import LIVE, CallRoutes
 from .callbacks import NOTE_NUMBER, NUMBER, CallbackLedger, Dialler
+from .last_agent import NOTE_CALLER, LastAgents
 from .calls import RELEASE, Waiters
 from .commands import Commands
 from .config import AgentEntry, ServiceConfig, is_loopback
@@ -109,6 +110,9 @@ class Dispatcher:
         self.live = LiveView(self)
         self.survey = SurveyLog()          # who answered which call, for the survey route
         self.commands.projections.append(self.survey)
+        #: [preferred]: the last agent of each caller number (enqueue?preferred=last)
+        self.last_agents = LastAgents(config.preferred.remember)
+        self.commands.projections.append(self.last_agents)
         #: [webhooks]: a projection (the journal is its outbox) and a sender that runs while this node serves
         self.webhooks = Webhooks(config.webhooks, self.commands) if config.webhooks is not None else None
         if self.webhooks is not None:
@@ -585,12 +589,29 @@ class Dispatcher:
         return out
 
     def enqueue(self, call: str, queue: str, priority: Optional[int] = None,
-                requirements: Optional[Mapping[str, int]] = None) -> List[Any]:
-        out = self._run("enqueue", call, lambda now: (call, queue, now, priority,
-                                                      dict(requirements) if requirements else None))
+                requirements: Optional[Mapping[str, int]] = None, *, number: str = "",
+                preferred: Optional[Sequence[str]] = None, preferred_for: Optional[float] = None) -> List[Any]:
+        """A new call in line.  ``number`` (the caller's) is journaled with it when ``[preferred]``
+        remembers last agents; ``preferred`` agents get it first for ``preferred_for`` seconds
+        (default ``[preferred] wait``)."""
+        req = dict(requirements) if requirements else None
+        make: Callable[[float], Tuple[Any, ...]]
+        if preferred:
+            hold = self.config.preferred.wait if preferred_for is None else preferred_for
+            pref = list(preferred)
+            make = lambda now: (call, queue, now, priority, req, pref, hold)   # noqa: E731
+        else:
+            make = lambda now: (call, queue, now, priority, req)   # noqa: E731
+        if number and self.config.preferred.remember > 0:
+            # one group commit: the number is in the journal exactly when the call is
+            out = self.commands.run_all([("note", lambda now: (NOTE_CALLER, {"call": call, "number": number})),
+                                         ("enqueue", make)])
+            self._touched[call] = self.clock()
+        else:
+            out = self._run("enqueue", call, make)
         self.call_queue.setdefault(call, queue)
         _ev(logging.INFO, "enqueue", f"call {call} entered queue {queue}", call=call, queue=queue, priority=priority,
-            requirements=dict(requirements or {}))
+            requirements=dict(requirements or {}), **({"preferred": list(preferred)} if preferred else {}))
         return out
 
     def answer(self, call: str) -> List[Any]:

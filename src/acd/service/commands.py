@@ -213,8 +213,8 @@ class Commands:
             self._route(held)
 
     def run_all(self, steps: Sequence[Tuple[str, Callable[[float], Tuple[Any, ...]]]]) -> List[Any]:
-        """Several commands as one: journaled in one group commit, their decisions routed once it is
-        durable.  If any is refused (or the commit fails) none of them happened: the engine is
+        """Several commands (and ``note`` steps) as one: journaled in one group commit, their decisions
+        routed once it is durable.  If any is refused (or the commit fails) none of them happened: the engine is
         rolled back to the journal, as for one refused command."""
         if self.engine is None or not self.accepting:
             raise InvalidState(f"cannot run {'+'.join(op for op, _ in steps)}: the dispatcher is {self._state()}")
@@ -223,7 +223,10 @@ class Commands:
         try:
             with self.engine.batch():
                 for op, make_args in steps:
-                    out.extend(getattr(self.engine, op)(*make_args(self.now())))
+                    if op == "note":      # a fact of the service's, durable with the commands
+                        self.engine.note(*make_args(self.now()))
+                    else:
+                        out.extend(getattr(self.engine, op)(*make_args(self.now())))
         except AcdError as exc:
             self._refused(op, exc)
             raise

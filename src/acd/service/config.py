@@ -109,6 +109,11 @@ Layout (every table is optional except ``[[queues]]``; defaults shown)::
     timeout = 5.0                    # seconds to press a digit
     retries = 1                      # times a question is asked again after no digit or a wrong one
 
+    [preferred]                      # returning callers to the agent they spoke with (docs/preferred.md)
+    remember = 604800                # seconds the last agent of each caller number is remembered; 0: off
+    wait = 60.0                      # default seconds a call waits for its preferred agent (enqueue's
+                                     # preferred_for= overrides); never past the queue's first step
+
     [queue_log]                      # Asterisk's queue_log, for app_queue's reporting tools
     path = "/var/log/asterisk/queue_log_acd"   # absent table = none; relative to this file; a file of
                                      # acd's own (not app_queue's): docs/queue-log.md
@@ -143,7 +148,7 @@ from ..schedule import Schedule, schedules_by_queue
 
 __all__ = ("ServiceConfig", "AgentEntry", "FastAGIConfig", "AMIConfig", "CallbackConfig", "JournalConfig",
            "HTTPConfig", "Prompts", "ServiceOptions", "load_config", "config_from_dict", "ENGINE_OPTIONS",
-           "LOG_LEVELS", "is_loopback", "WebhooksConfig", "WEBHOOK_EVENTS", "SurveyConfig")
+           "LOG_LEVELS", "is_loopback", "WebhooksConfig", "WEBHOOK_EVENTS", "SurveyConfig", "PreferredConfig")
 
 #: keys of the [engine] table (passed to acd.Engine / JournaledEngine.open)
 ENGINE_OPTIONS = ("agent_strategy", "call_choice", "seed", "ring_no_answer", "no_answer_delay", "reject_delay",
@@ -334,6 +339,7 @@ class ServiceConfig:
     queue_log: Optional[str] = None            # the path acd writes Asterisk's queue_log to
     schedules: Mapping[str, Schedule] = field(default_factory=dict)   # queue -> its opening hours
     survey: "SurveyConfig" = field(default_factory=lambda: SurveyConfig())
+    preferred: "PreferredConfig" = field(default_factory=lambda: PreferredConfig())
     source: Optional[str] = None
 
     def agent(self, agent_id: str) -> Optional[AgentEntry]:
@@ -718,6 +724,23 @@ def _survey(data: object) -> SurveyConfig:
                         prompts["invalid"], prompts["thanks"], timeout, retries)
 
 
+# ------------------------------------------------------------------ [preferred] (last_agent.py)
+
+@dataclass(frozen=True)
+class PreferredConfig:
+    remember: float = 7 * 86400.0   # seconds a caller number's last agent is kept (0: not remembered)
+    wait: float = 60.0              # default hold for the preferred agents (enqueue's preferred_for)
+
+
+def _preferred(data: object) -> PreferredConfig:
+    t = _Table("preferred", data)
+    remember = _seconds("preferred.remember", t.pop("remember", PreferredConfig.remember), hi=366 * 86400.0,
+                        positive=False)
+    wait = _seconds("preferred.wait", t.pop("wait", PreferredConfig.wait), hi=3600.0)
+    t.done()
+    return PreferredConfig(remember, wait)
+
+
 def config_from_dict(data: Mapping[str, Any], *, base_dir: Optional[os.PathLike[str] | str] = None,
                      source: Optional[str] = None) -> ServiceConfig:
     """Validate parsed TOML (a dict) into a :class:`ServiceConfig`.
@@ -742,7 +765,7 @@ def config_from_dict(data: Mapping[str, Any], *, base_dir: Optional[os.PathLike[
         service=_service(t.pop("service", {})), webhooks=_webhooks(t.pop("webhooks", None)),
         queue_log=_queue_log(t.pop("queue_log", None), base),
         schedules=schedules_by_queue("schedules", t.pop("schedules", []), [q.name for q in queues]),
-        survey=_survey(t.pop("survey", {})), source=source)
+        survey=_survey(t.pop("survey", {})), preferred=_preferred(t.pop("preferred", {})), source=source)
     t.done()
     return cfg
 
