@@ -730,3 +730,15 @@ def test_queue_rules_from_dict_and_defaults():
     d = queue_from_dict({"name": "q"})
     assert (d.max_length, d.join_when_no_agents, d.leave_when_no_agents, d.if_wait_over) == (None, "accept", False,
                                                                                               None)
+
+
+def test_queue_rules_in_the_journal_serialisation():
+    from acd.journal.engine import _queue_to_dict
+    from acd.policy import queue_from_dict
+    q = Queue("q", max_length=3, join_when_no_agents="overflow:g", leave_when_no_agents=True,
+              if_wait_over={"seconds": 60, "then": "exit"})
+    d = _queue_to_dict(q)
+    assert queue_from_dict(d) == q
+    old = {k: v for k, v in d.items()
+           if k not in ("max_length", "join_when_no_agents", "leave_when_no_agents", "if_wait_over")}
+    assert queue_from_dict(old) == Queue("q")   # a journal written before the rules existed
