@@ -18,6 +18,9 @@ from acd._validate import MAX_TIME
 SKILLS = ("fr", "tech", "en")
 AGENTS = tuple(f"a{i}" for i in range(7))
 QUEUE_NAMES = ("gen", "tech", "vip", "cb", "nope")
+# queues with queue-state rules (max_length, join_when_no_agents, leave_when_no_agents, if_wait_over)
+RULE_QUEUES = ("small", "strict", "fast", "wait", "offer")
+ALL_QUEUES = QUEUE_NAMES[:4] + RULE_QUEUES
 # time steps chosen so that deadlines often coincide (ties must break the same way)
 DT = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 61.0])
 # calls that withdraw accepts, and the states it refuses
@@ -31,10 +34,23 @@ def build_queues():
                                  acd.RoutingStep(60, overflow="gen", priority_boost=1)),
                   max_wait=300, wrap_up=5, ageing=15, callback_risk=0.3, expected_patience=60),
         acd.Queue("vip", priority=5, steps=(acd.RoutingStep(0, {"fr": 5}), acd.RoutingStep(10, {"fr": 2})),
-                  max_wait=40, wrap_up=2, service_level=(0.9, 20), cost=3.0),
+                  max_wait=40, wrap_up=2, service_level=(0.9, 20), cost=3.0, max_length=2),
         acd.Queue("cb", steps=(acd.RoutingStep(0, {"en": 2}), acd.RoutingStep(30, overflow="gen")),
                   max_wait=200, callback_threshold=0, announce_on_join=True, announce_every=30,
                   callback_attempts=2, callback_retry_delay=20, scheduled_boost=2, expected_handle_time=60),
+        # queue-state rules: a short line that overflows to gen when nobody can take it, and empties
+        # when the last agent who could goes; an agency that refuses callers nobody is there for and
+        # sends long waits on; a line that turns long waits away or offers a call-back
+        acd.Queue("small", steps=(acd.RoutingStep(0, {"fr": 3}),), max_length=1,
+                  join_when_no_agents="overflow:gen", leave_when_no_agents=True, announce_on_join=True),
+        acd.Queue("strict", steps=(acd.RoutingStep(0, {"tech": 5}), acd.RoutingStep(15, {"tech": 1})),
+                  join_when_no_agents="refuse", leave_when_no_agents=True, max_wait=100,
+                  if_wait_over={"seconds": 30, "then": "overflow:small"}, expected_handle_time=60),
+        acd.Queue("fast", steps=(acd.RoutingStep(0, {"en": 6}),), max_length=2, max_wait=90),
+        acd.Queue("wait", steps=(acd.RoutingStep(0, {"tech": 3}),), if_wait_over={"seconds": 20, "then": "exit"},
+                  expected_handle_time=30),
+        acd.Queue("offer", if_wait_over={"seconds": 10, "then": "offer_callback"}, max_length=4,
+                  leave_when_no_agents=True, wrap_up=3),
     ]
 
 
@@ -51,7 +67,7 @@ prio_st = st.one_of(st.none(), st.none(), st.none(), st.integers(0, 9), st.sampl
 req_st = st.one_of(st.none(), st.none(), st.none(), st.none(),
                    st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 10), max_size=2),
                    st.sampled_from([{"klingon": 1}, {"fr": 12}]))
-queue_st = st.sampled_from(("gen", "tech", "vip", "cb") * 4 + ("nope",))
+queue_st = st.sampled_from(("gen", "tech", "vip", "cb") * 4 + RULE_QUEUES * 3 + ("nope",))
 # preferred agents (a returning caller's agent): often none, some logged out or unknown, a few bad
 pref_st = st.one_of(st.none(), st.none(), st.none(),
                     st.lists(st.sampled_from(AGENTS + ("ghost",)), min_size=1, max_size=3).map(tuple),
@@ -82,6 +98,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.live = set()       # calls the test believes are in the engine
         self.ended = 0          # calls that ended
         self.ever = 0           # calls enqueued
+        self.joining = None     # the call being enqueued: it may be refused (Exit) at once
         # two agents who can take most calls, so that assignments are frequent
         self.both("login", "a5", {"fr": levels[0], "tech": levels[1], "en": 3}, 0.0)
         self.both("login", "a6", {"fr": levels[2], "tech": levels[3]}, 0.0, queues=["tech", "vip", "cb"])
@@ -112,6 +129,7 @@ class DifferentialMachine(RuleBasedStateMachine):
                     assert ag.call is c
                     assert self.ref._eligible(ag, c), d
             elif isinstance(d, acd.Exit):
+                event(f"exit {d.reason}")
                 self.end(d.call)
             elif isinstance(d, acd.DialBack):
                 if d.call in self.ref._calls and self.ref._calls[d.call].agent is not None:
@@ -120,6 +138,10 @@ class DifferentialMachine(RuleBasedStateMachine):
                         assert c.virtual and self.ref._eligible(c.agent, c)
 
     def end(self, call):
+        if call == self.joining and call not in self.live:   # refused on joining
+            self.joining = None
+            self.ended += 1
+            return
         assert call in self.live, call   # a call that ends twice is no longer live the second time
         self.live.discard(call)
         self.ended += 1
@@ -130,7 +152,7 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ agents
     @rule(agent=st.sampled_from(AGENTS), skills=st.one_of(skills_st, skills_st, skills_st, bad_skills_st),
-          queues=st.one_of(st.none(), st.none(), st.lists(st.sampled_from(QUEUE_NAMES[:3]), max_size=2),
+          queues=st.one_of(st.none(), st.none(), st.lists(st.sampled_from(QUEUE_NAMES[:3] + ("small", "strict")), max_size=2),
                            st.just(["nope"])),
           paused=st.one_of(st.none(), st.none(), st.just("training")), dt=DT)
     def login(self, agent, skills, queues, paused, dt):
@@ -168,13 +190,16 @@ class DifferentialMachine(RuleBasedStateMachine):
         kw = {}
         if preferred is not None or preferred_for is not None:
             kw = dict(preferred=preferred, preferred_for=preferred_for)
+        self.joining = call if call not in self.live else None
         r = self.both("enqueue", call, queue, self.tick(dt), priority=priority, requirements=req, **kw)
         if r[0] == "ok" and call in self.ref._calls and self.ref._calls[call].held is not None:
             event("held for preferred agents")
         if r[0] == "ok":
             self.next_call += 1
-            self.live.add(call)
             self.ever += 1
+            if self.joining == call:
+                self.live.add(call)
+        self.joining = None
 
     @precondition(lambda self: any(a.state != "available" for a in self.ref._agents.values()))
     @rule(data=st.data(), queue=queue_st, dt=DT, preferred_for=st.sampled_from([None, 5, 15.0, 30, 1000]),
@@ -310,7 +335,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         for c in self.ref._calls:
             assert self.core.call_state(c) == self.ref.call_state(c)
             assert outcome(self.core.call_wait, c) == outcome(self.ref.call_wait, c)
-        for q in QUEUE_NAMES[:4]:
+        for q in ALL_QUEUES:
             assert repr(self.core.patience(q)) == repr(self.ref.patience(q))
             assert repr(self.core.patience(q, priority=5)) == repr(self.ref.patience(q, priority=5))
             assert self.core.patience_samples(q) == self.ref.patience_samples(q)

@@ -524,3 +524,221 @@ def test_request_while_ringing(engine_cls):
             assert e.call_state("c1") == "waiting"
             assert e.agent_state("a") == ("paused" if request == "pause" else "logged_out")
             assert e.next_deadline() is None        # no delay timer: a stays paused until ready
+
+
+# ---------------------------------------------------------------- queue-state rules (docs/queue-rules.md)
+
+def rules_engine(engine_cls, **rules):
+    e = engine_cls()
+    e.add_skill("fr")
+    e.add_queue(Queue("general"))
+    e.add_queue(Queue("front", steps=(RoutingStep(0, {"fr": 5}),), **rules))
+    return e
+
+
+def test_max_length_refuses_a_full_queue(engine_cls):
+    e = rules_engine(engine_cls, max_length=2)
+    assert e.enqueue("c1", "front", 0.0) == []
+    assert e.enqueue("c2", "front", 1.0) == []
+    assert e.enqueue("c3", "front", 2.0) == [Exit("c3", "front", "full")]
+    assert e.call_state("c1") == "waiting" and "c3" not in e.calls()
+    q = e.snapshot()["queues"]["front"]
+    assert (q["entered"], q["refused"], q["waiting"], q["exited"]) == (3, 1, 2, 0)
+    assert e.patience_samples("front") == []   # no patience observation for a refused caller
+    # a call-back in line does not count toward the length
+    e.accept_callback("c1", 3.0)
+    assert e.enqueue("c4", "front", 4.0) == []
+    assert e.enqueue("c3", "front", 5.0) == [Exit("c3", "front", "full")]   # the id was forgotten: reusable
+
+
+def test_max_length_counts_callers_in_line_not_those_ringing(engine_cls):
+    e = rules_engine(engine_cls, max_length=1)
+    e.login("a1", {"fr": 5}, 0.0)
+    assert e.enqueue("c1", "front", 1.0) == [Assign("c1", "a1", "front", 0.0)]
+    assert e.enqueue("c2", "front", 1.0) == []
+    assert e.enqueue("c3", "front", 1.0) == [Exit("c3", "front", "full")]
+
+
+def test_join_when_no_agents_refuse(engine_cls):
+    e = rules_engine(engine_cls, join_when_no_agents="refuse")
+    assert e.enqueue("c1", "front", 0.0) == [Exit("c1", "front", "no_agents")]
+    e.login("a1", {"fr": 3}, 1.0)            # not eligible: level 3 < 5
+    assert e.enqueue("c2", "front", 1.0) == [Exit("c2", "front", "no_agents")]
+    e.login("a2", {"fr": 6}, 2.0, paused="training")   # eligible but paused: not staffed
+    assert e.enqueue("c3", "front", 2.0) == [Exit("c3", "front", "no_agents")]
+    e.ready("a2", 3.0)
+    assert e.enqueue("c4", "front", 3.0) == [Assign("c4", "a2", "front", 0.0)]
+    assert e.enqueue("c5", "front", 3.0) == []    # a2 rings: staffed, so c5 waits
+    assert e.snapshot()["queues"]["front"]["refused"] == 3
+
+
+def test_join_when_no_agents_overflow_and_the_target_rules_apply(engine_cls):
+    e = engine_cls()
+    e.add_skill("fr")
+    e.add_queue(Queue("last", max_length=1))
+    e.add_queue(Queue("general", join_when_no_agents="overflow:last"))
+    e.add_queue(Queue("front", steps=(RoutingStep(0, {"fr": 5}),), join_when_no_agents="overflow:general"))
+    assert e.enqueue("c1", "front", 0.0) == [Overflow("c1", "front", "general"), Overflow("c1", "general", "last")]
+    assert e.call_state("c1") == "waiting"
+    assert e.enqueue("c2", "front", 1.0) == [Overflow("c2", "front", "general"), Overflow("c2", "general", "last"),
+                                              Exit("c2", "last", "full")]
+    snap = e.snapshot()["queues"]
+    assert (snap["front"]["entered"], snap["front"]["overflowed"]) == (2, 2)
+    assert (snap["last"]["entered"], snap["last"]["refused"], snap["last"]["waiting"]) == (2, 1, 1)
+    e.login("a1", {"fr": 1}, 2.0)   # takes c1 in last; now general has a staffed agent
+    assert e.enqueue("c3", "front", 3.0) == [Overflow("c3", "front", "general")]
+    assert e.call_state("c3") == "waiting"
+
+
+def test_overflow_target_must_exist_before(engine_cls):
+    e = engine_cls()
+    with pytest.raises(acd.UnknownQueue, match="join_when_no_agents overflows to 'later'"):
+        e.add_queue(Queue("front", join_when_no_agents="overflow:later"))
+    with pytest.raises(acd.UnknownQueue, match="if_wait_over overflows to 'later'"):
+        e.add_queue(Queue("front", if_wait_over={"seconds": 10, "then": "overflow:later"}))
+    assert e.queues == ()
+
+
+def test_leave_when_no_agents_on_pause_and_logout(engine_cls):
+    e = rules_engine(engine_cls, leave_when_no_agents=True)
+    e.add_queue(Queue("keep", steps=(RoutingStep(0, {"fr": 5}),)))
+    e.login("a1", {"fr": 5}, 0.0)
+    e.login("a2", {"fr": 9}, 0.0)
+    e.enqueue("x1", "front", 0.0)
+    e.enqueue("x2", "front", 0.0)           # both agents ring
+    e.answer("x1", 1.0)
+    e.answer("x2", 1.0)
+    assert e.enqueue("c1", "front", 2.0) == []
+    assert e.enqueue("c2", "keep", 2.0) == []
+    assert e.enqueue("c3", "front", 3.0) == []
+    e.accept_callback("c3", 4.0)            # a call-back stays in line
+    assert e.pause("a1", 5.0) == []         # deferred: a1 is talking
+    assert e.complete("x1", 6.0) == []      # a1 paused now, a2 still talks: staffed
+    assert e.logout("a2", 7.0) == []        # deferred too
+    assert e.complete("x2", 10.0) == [Exit("c1", "front", "no_agents")]
+    assert e.calls() == {"c2": "waiting", "c3": "callback_pending"}
+    q = e.snapshot()["queues"]["front"]
+    assert (q["exited"], q["refused"], q["waiting"]) == (1, 0, 0)
+    assert e.patience_samples("front")[-1] == (8.0, False)    # a censored wait, as at max wait
+    e.withdraw("c2", 10.5)
+    e.withdraw("c3", 10.5)
+    # a caller who joins with nobody staffed stays (join_when_no_agents="accept")
+    assert e.enqueue("c4", "front", 11.0) == []
+    e.login("a3", {"fr": 5}, 12.0, paused="x")
+    e.ready("a3", 13.0)   # takes c4
+    assert e.enqueue("c5", "front", 14.0) == []
+    assert e.pause("a3", 15.0) == []        # a3 rings for c4: deferred
+    # the rung call is back in line when its agent's pause takes effect: both leave, in enqueue order
+    assert e.ring_no_answer("c4", 16.0) == [Exit("c4", "front", "no_agents"), Exit("c5", "front", "no_agents")]
+    assert e.calls() == {}
+
+
+def test_leave_when_no_agents_immediate_pause(engine_cls):
+    e = rules_engine(engine_cls, leave_when_no_agents=True)
+    e.login("a1", {"fr": 5}, 0.0)
+    e.login("a2", {"fr": 5}, 0.0, paused="lunch")
+    e.pause("a1", 0.0)
+    assert e.enqueue("c1", "front", 1.0) == []
+    assert e.enqueue("c2", "front", 2.0) == []
+    e.ready("a2", 3.0)                       # takes c1
+    assert e.pause("a1", 4.0) == []          # already paused: nothing changes
+    assert e.logout("a2", 5.0) == []         # a2 rings: deferred
+    assert e.abandon("c1", 6.0) == [Exit("c2", "front", "no_agents")]
+    assert e.calls() == {}
+
+
+def test_leave_when_no_agents_at_a_timer(engine_cls):
+    e = engine_cls(ring_no_answer="pause")
+    e.add_skill("fr")
+    e.add_queue(Queue("front", steps=(RoutingStep(0, {"fr": 5}),), leave_when_no_agents=True, wrap_up=10))
+    e.login("a1", {"fr": 5}, 0.0)
+    e.enqueue("x", "front", 0.0)
+    e.answer("x", 1.0)
+    assert e.enqueue("c1", "front", 2.0) == []
+    e.complete("x", 3.0)                     # wrap-up until 13
+    assert e.pause("a1", 4.0) == [Exit("c1", "front", "no_agents")]   # pause in wrap-up acts at once
+
+
+def test_if_wait_over_exit_overflow_and_offer(engine_cls):
+    for then, expected in (("exit", [Exit("c2", "front", "wait_too_long")]),
+                           ("overflow:general", [Overflow("c2", "front", "general")]),
+                           ("offer_callback", None)):
+        e = rules_engine(engine_cls, if_wait_over={"seconds": 100, "then": then}, expected_handle_time=300)
+        e.login("a1", {"fr": 5}, 0.0)
+        e.enqueue("c1", "front", 0.0)            # taken at once: no estimate
+        est = e.estimate_wait("front")
+        assert est.ewt > 100
+        out = e.enqueue("c2", "front", 1.0)
+        if expected is None:
+            assert [type(d).__name__ for d in out] == ["OfferCallback"]
+            assert out[0].ewt == est.ewt and e.call_state("c2") == "waiting"
+            assert e.snapshot()["queues"]["front"]["callbacks"]["offered"] == 1
+        else:
+            assert out == expected
+            assert e.snapshot()["queues"]["front"]["refused"] == (1 if then == "exit" else 0)
+    e = rules_engine(engine_cls, if_wait_over={"seconds": 1000, "then": "exit"})
+    e.login("a1", {"fr": 5}, 0.0)
+    e.enqueue("c1", "front", 0.0)
+    assert e.enqueue("c2", "front", 1.0) == []   # about 300 s: below the threshold
+
+
+def test_if_wait_over_with_nobody_staffed_is_infinite(engine_cls):
+    e = rules_engine(engine_cls, if_wait_over={"seconds": 0, "then": "exit"})
+    assert e.enqueue("c1", "front", 0.0) == [Exit("c1", "front", "wait_too_long")]
+
+
+def test_queue_rules_in_replay():
+    """replay's fast path (complete, abandon) runs the leave check as the commands do."""
+    e = rules_engine(acd.Engine, max_length=1, leave_when_no_agents=True)
+    out = e.replay([("login", "a1", {"fr": 5}, 0.0), ("enqueue", "x", "front", 0.0), ("answer", "x", 1.0),
+                    ("enqueue", "c1", "front", 2.0), ("enqueue", "c2", "front", 2.0), ("pause", "a1", 3.0),
+                    ("complete", "x", 4.0)])
+    assert out == [Assign("x", "a1", "front", 0.0), Exit("c2", "front", "full"), Exit("c1", "front", "no_agents")]
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(max_length=0), "max_length must be None (unlimited) or an int in 1..1000000000, got 0"),
+    (dict(max_length=True), "max_length must be None"),
+    (dict(max_length=2.0), "max_length must be None"),
+    (dict(join_when_no_agents="reject"), "join_when_no_agents must be \"accept\" | \"refuse\" | "
+                                         "\"overflow:<queue>\", got 'reject'"),
+    (dict(join_when_no_agents=None), "join_when_no_agents must be"),
+    (dict(join_when_no_agents="overflow:"), "join_when_no_agents overflow queue must be a non-empty"),
+    (dict(join_when_no_agents="overflow:q"), "join_when_no_agents: queue 'q' cannot overflow to itself"),
+    (dict(leave_when_no_agents=1), "leave_when_no_agents must be a bool, got 1"),
+    (dict(if_wait_over=300), "if_wait_over must be None or a table"),
+    (dict(if_wait_over={"seconds": 300}), "if_wait_over must be None or a table"),
+    (dict(if_wait_over={"seconds": 300, "then": "exit", "x": 1}), "if_wait_over must be None or a table"),
+    (dict(if_wait_over={"seconds": -1, "then": "exit"}), "if_wait_over seconds must be a non-negative"),
+    (dict(if_wait_over={"seconds": "5", "then": "exit"}), "if_wait_over seconds must be a non-negative"),
+    (dict(if_wait_over={"seconds": 5, "then": "hang_up"}),
+     "if_wait_over then must be \"offer_callback\" | \"exit\" | \"overflow:<queue>\", got 'hang_up'"),
+    (dict(if_wait_over={"seconds": 5, "then": "overflow:q"}), "cannot overflow to itself"),
+])
+def test_queue_rule_validation(kw, message):
+    with pytest.raises(acd.InvalidInput) as info:
+        Queue("q", **kw)
+    assert message in str(info.value)
+
+
+def test_queue_rules_from_dict_and_defaults():
+    from acd.policy import queue_from_dict
+    q = queue_from_dict({"name": "q", "max_length": 5, "join_when_no_agents": "refuse",
+                         "leave_when_no_agents": True, "if_wait_over": {"seconds": 300, "then": "overflow:g"}})
+    assert q.max_length == 5 and q.if_wait_over == {"seconds": 300.0, "then": "overflow:g"}
+    assert q.overflow_targets == ("g",) and q.wait_overflow == "g" and q.join_overflow is None
+    d = queue_from_dict({"name": "q"})
+    assert (d.max_length, d.join_when_no_agents, d.leave_when_no_agents, d.if_wait_over) == (None, "accept", False,
+                                                                                              None)
+
+
+def test_queue_rules_in_the_journal_serialisation():
+    from acd.journal.engine import _queue_to_dict
+    from acd.policy import queue_from_dict
+    q = Queue("q", max_length=3, join_when_no_agents="overflow:g", leave_when_no_agents=True,
+              if_wait_over={"seconds": 60, "then": "exit"})
+    d = _queue_to_dict(q)
+    assert queue_from_dict(d) == q
+    old = {k: v for k, v in d.items()
+           if k not in ("max_length", "join_when_no_agents", "leave_when_no_agents", "if_wait_over")}
+    assert queue_from_dict(old) == Queue("q")   # a journal written before the rules existed

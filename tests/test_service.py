@@ -169,6 +169,35 @@ def test_announcements_then_max_wait_exit_from_the_clock(tmp_path):
     run(main())
 
 
+def test_queue_state_rule_refuses_over_agi_and_survives_a_restart(tmp_path):
+    """join_when_no_agents="refuse" and max_length from acd.toml: the AGI route ends with EXIT and the
+    rule's reason; the journal keeps the queue's rules across a restart."""
+    async def main() -> None:
+        cfg = make_config(tmp_path, queue={"join_when_no_agents": "refuse", "max_length": 1})
+        d = Dispatcher(cfg)
+        await d.start()
+        try:
+            port = d.fastagi_port
+            ch = await agi(port, "enqueue?queue=support", uniqueid="1700000000.31")
+            assert ch.variables["ACD_STATUS"] == "EXIT" and ch.variables["ACD_EXIT_REASON"] == "no_agents"
+            assert ch.variables["ACD_QUEUE"] == "support"
+            assert state(d, "1700000000.31") is None
+            q = d.engine.snapshot()["queues"]["support"]
+            assert (q["entered"], q["refused"], q["exited"]) == (1, 1, 0)
+        finally:
+            await d.stop()
+        d = Dispatcher(cfg)
+        await d.start()
+        try:
+            assert d.engine.snapshot()["queues"]["support"]["refused"] == 1   # rebuilt from the journal
+            ch = await agi(d.fastagi_port, "enqueue?queue=support", uniqueid="1700000000.32")
+            assert ch.variables["ACD_EXIT_REASON"] == "no_agents"
+        finally:
+            await d.stop()
+
+    run(main())
+
+
 def test_ring_no_answer_requeues_and_the_caller_keeps_its_place(tmp_path):
     async def main() -> None:
         d = Dispatcher(make_config(tmp_path, engine={"ring_no_answer": "pause"}))

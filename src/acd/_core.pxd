@@ -91,6 +91,15 @@ ctypedef struct QueueRec:
     int64_t exited
     int64_t overflowed
     int64_t withdrawn # live calls ended by withdraw
+    int64_t refused   # live callers turned away on joining (full, no_agents, wait_too_long)
+    double wait_over  # if_wait_over seconds (wait_rule != W_NONE)
+    int32_t max_length    # -1: unlimited
+    int32_t join_target   # join_when_no_agents="overflow:<queue>": its slot
+    int32_t wait_target   # if_wait_over then "overflow:<queue>": its slot
+    int8_t join_rule      # J_ACCEPT, J_REFUSE, J_OVERFLOW
+    int8_t wait_rule      # W_NONE, W_OFFER, W_EXIT, W_OVERFLOW
+    bint admission        # max_length, join_rule or wait_rule set: _join looks at them
+    bint leave_empty      # leave_when_no_agents
     int64_t cb[8]     # offered, accepted, scheduled, dialled, reached, failed, cancelled, gave_up
     int64_t ab[10]    # abandonments per priority
     int64_t obs[10]   # patience observations per priority
@@ -183,6 +192,8 @@ cdef class Engine:
     cdef uint64_t _offers
     cdef list _pending
     cdef bint _due         # inside _run_due: a deadline at t runs before the announcement tick at t
+    cdef int32_t _n_leave  # queues with leave_when_no_agents
+    cdef list _dropped     # groups whose staffed count fell to 0 since the last leave check (if _n_leave)
 
     # names and interning
     cdef dict _skills
@@ -308,6 +319,10 @@ cdef class Engine:
     cdef double _hol(self, int32_t q, double now) noexcept
     cdef object _estimate(self, int32_t q, int64_t k, int32_t b, double now)
     cdef int _on_join(self, int32_t c, double now) except -1
+    cdef int _join(self, int32_t c, double t, tuple preferred, double hold) except -1
+    cdef int _refuse(self, int32_t c, str reason) except -1
+    cdef int _overflow_at_join(self, int32_t c, int32_t target, double t) except -1
+    cdef int _leave_check(self, double t) except -1
     cdef int _tick(self, int32_t q, double t) except -1
     cdef int _arm_tick(self, int32_t q, double t) except -1
     cdef bint _apply_deadline(self, int32_t c, double t) except -1
@@ -331,6 +346,7 @@ cdef class Engine:
     cdef int _enqueue_in(self, object call, int32_t q, object priority, object requirements, double t) except -1
     cdef int _enqueue_preferred(self, object call, int32_t q, object priority, object requirements,
                                 tuple preferred, double hold, double t) except -1
+    cdef int _place(self, int32_t c, tuple preferred, double hold, double t) except -1
     cdef inline bint _pref_live(self, Entry* e) noexcept
     cdef int _pref_push(self, int32_t a, int32_t c) except -1
     cdef int _unhold(self, int32_t c) except -1

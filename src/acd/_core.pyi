@@ -42,6 +42,7 @@ class Overflow(_Decision):
 
 @final
 class Exit(_Decision):
+    """reason: "max_wait", "callback_failed", or a queue-state rule's "full", "no_agents", "wait_too_long"."""
     __match_args__ = ("call", "queue", "reason")
     @property
     def call(self) -> _Id: ...

@@ -43,7 +43,8 @@ from ._validate import (agent_queues as _agent_queues, agent_skills as _agent_sk
 from .errors import InvalidInput, DuplicateId
 from .ewt import WaitEstimate as _WaitEstimate, abandon_probability as _abandon_probability
 from .patience import exponential_mle as _exponential_mle
-from .policy import Queue as _QueuePolicy, check_name as _check_name, check_priority as _check_priority
+from .policy import (Queue as _QueuePolicy, check_name as _check_name, check_priority as _check_priority,
+                     check_targets as _check_targets)
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
@@ -217,6 +218,16 @@ cdef enum:
     CC_PRIORITY_FIFO = 0
     CC_SERVICE_LEVEL = 1
     CC_CMU_THETA = 2
+
+# queue-state rules: join_when_no_agents, if_wait_over["then"]
+cdef enum:
+    J_ACCEPT = 0
+    J_REFUSE = 1
+    J_OVERFLOW = 2
+    W_NONE = 0
+    W_OFFER = 1
+    W_EXIT = 2
+    W_OVERFLOW = 3
 
 # call-back counters in QueueRec.cb
 cdef enum:
@@ -405,6 +416,7 @@ cdef class Engine:
 
     def __cinit__(self):
         self._pending = []
+        self._dropped = []
         self._skills = {}
         self._queue_ids = {}
         self._queue_names = []
@@ -516,9 +528,7 @@ cdef class Engine:
             raise InvalidInput(f"queue must be an acd.Queue, got {queue!r}")
         if queue.name in self._queue_ids:
             raise DuplicateId(f"queue {queue.name!r} is already configured")
-        for target in queue.overflow_targets:
-            if target not in self._queue_ids:
-                raise _errors.unknown_queue(target)
+        _check_targets(queue, self._queue_ids)
         for s in queue.skills:
             self.add_skill(s)
         cdef int32_t q = self._nqueues, n_steps = len(queue.steps), k, n_lut = 2 * n_steps * NPRIO
@@ -548,6 +558,25 @@ cdef class Engine:
         qr.announce_on_join = queue.announce_on_join
         qr.cb_attempts = queue.callback_attempts
         qr.sched_boost = queue.scheduled_boost
+        qr.max_length = -1 if queue.max_length is None else queue.max_length
+        if queue.join_when_no_agents == "refuse":
+            qr.join_rule = J_REFUSE
+        elif queue.join_overflow is not None:
+            qr.join_rule = J_OVERFLOW
+            qr.join_target = self._queue_ids[queue.join_overflow]
+        if queue.if_wait_over is not None:
+            qr.wait_over = queue.if_wait_over["seconds"]
+            if queue.if_wait_over["then"] == "offer_callback":
+                qr.wait_rule = W_OFFER
+            elif queue.if_wait_over["then"] == "exit":
+                qr.wait_rule = W_EXIT
+            else:
+                qr.wait_rule = W_OVERFLOW
+                qr.wait_target = self._queue_ids[queue.wait_overflow]
+        qr.admission = qr.max_length >= 0 or qr.join_rule != J_ACCEPT or qr.wait_rule >= W_EXIT
+        qr.leave_empty = queue.leave_when_no_agents
+        if qr.leave_empty:
+            self._n_leave += 1
         qr.n_steps = n_steps
         qr.step_base = self._steps_used
         qr.lut_base = self._lut_used
@@ -951,6 +980,8 @@ cdef class Engine:
             self._agent_reasons[a] = ""   # only a pause carries a reason
         if staffed != was_staffed:
             self._group_staffed[ar.group] += 1 if staffed else -1
+            if not staffed and self._n_leave > 0 and self._group_staffed[ar.group] == 0:
+                self._dropped.append(ar.group)   # leave_when_no_agents: see _leave_check
         ar.state = state
         ar.since = now
         return 0
@@ -1264,7 +1295,7 @@ cdef class Engine:
         cdef QueueRec* qr = &self._queues[cr.queue]
         cdef Announce an
         cdef OfferCallback oc
-        if not (qr.announce_on_join or qr.cb_threshold >= 0 or qr.cb_risk >= 0):
+        if not (qr.announce_on_join or qr.cb_threshold >= 0 or qr.cb_risk >= 0 or qr.wait_rule != W_NONE):
             return 0
         # a held call is not in its bucket's heap: nothing of it to exclude from the count
         est = self._estimate(cr.queue, self._ahead_of_new(cr.queue, cr.priority, now, -1 if cr.held else c),
@@ -1278,13 +1309,131 @@ cdef class Engine:
             an.ewt = ewt
             self._pending.append(an)
         if (qr.cb_threshold >= 0 and ewt > qr.cb_threshold) or \
-                (qr.cb_risk >= 0 and _abandon_probability(est.abandon_rate, ewt) > qr.cb_risk):
+                (qr.cb_risk >= 0 and _abandon_probability(est.abandon_rate, ewt) > qr.cb_risk) or \
+                (qr.wait_rule == W_OFFER and ewt > qr.wait_over):
             qr.cb[CB_OFFERED] += 1
             oc = OfferCallback.__new__(OfferCallback)
             oc.call = self._call_id(c)
             oc.queue = self._queue_names[cr.queue]
             oc.ewt = ewt
             self._pending.append(oc)
+        return 0
+
+    # ------------------------------------------------------------ queue-state rules
+
+    cdef int _join(self, int32_t c, double t, tuple preferred, double hold) except -1:
+        """Live call c (not in line) joins its queue: the admission rules (max_length,
+        join_when_no_agents, if_wait_over), then the line; an overflow at join starts over there."""
+        cdef CallRec* cr = &self._calls[c]
+        cdef QueueRec* qr
+        cdef int32_t q
+        while True:
+            q = cr.queue
+            qr = &self._queues[q]
+            cr.bucket = self._bucket_for(q, 0, cr.priority, cr.extra, 0)
+            qr.entered += 1
+            if qr.admission:
+                if qr.max_length >= 0 and qr.waiting + qr.held >= qr.max_length:
+                    return self._refuse(c, "full")
+                if qr.join_rule != J_ACCEPT and self._staffed_eligible(cr.bucket) == 0:
+                    if qr.join_rule == J_REFUSE:
+                        return self._refuse(c, "no_agents")
+                    self._overflow_at_join(c, qr.join_target, t)
+                    continue
+            if preferred:    # preferred agents, in the queue the call finally joins
+                self._place(c, preferred, hold, t)
+            else:
+                self._dispatch_call(c, t)
+            if cr.state != C_WAITING:
+                return 0
+            if qr.wait_rule >= W_EXIT:
+                est = self._estimate(q, self._ahead_of_new(q, cr.priority, t, -1 if cr.held else c),
+                                     cr.bucket, t)
+                if est.ewt > qr.wait_over:
+                    if cr.held:
+                        self._unhold(c)
+                    else:
+                        self._bucket_take(c)
+                    if qr.wait_rule == W_EXIT:
+                        return self._refuse(c, "wait_too_long")
+                    self._overflow_at_join(c, qr.wait_target, t)
+                    continue
+            self._on_join(c, t)
+            return 0
+
+    cdef int _refuse(self, int32_t c, str reason) except -1:
+        """Joining call c (not in line) is turned away: counted entered and refused, no patience observation."""
+        cdef CallRec* cr = &self._calls[c]
+        cdef Exit ex = Exit.__new__(Exit)
+        self._queues[cr.queue].refused += 1
+        ex.call = self._call_id(c)
+        ex.queue = self._queue_names[cr.queue]
+        ex.reason = reason
+        cr.bucket = -1
+        self._free_call(c)
+        self._pending.append(ex)
+        return 0
+
+    cdef int _overflow_at_join(self, int32_t c, int32_t target, double t) except -1:
+        cdef CallRec* cr = &self._calls[c]
+        cdef Overflow ov = Overflow.__new__(Overflow)
+        self._queues[cr.queue].overflowed += 1
+        ov.call = self._call_id(c)
+        ov.from_queue = self._queue_names[cr.queue]
+        ov.to_queue = self._queue_names[target]
+        cr.queue = target
+        cr.entry = t
+        cr.step = 0
+        cr.bucket = -1
+        self._pending.append(ov)
+        return 0
+
+    cdef int _leave_check(self, double t) except -1:
+        """leave_when_no_agents: groups whose staffed count fell to 0; the live callers of the buckets
+        they were eligible for, in a queue with the rule, whose bucket has no staffed agent left, leave
+        (Exit "no_agents", enqueue order).  Only the buckets of those groups are looked at."""
+        cdef list dropped = self._dropped
+        self._dropped = []
+        cdef int32_t g, w, b, i, c
+        cdef uint64_t m
+        cdef uint64_t* row
+        cdef Bucket* bk
+        cdef CallRec* cr
+        cdef Exit ex
+        leaving = []
+        seen = set()
+        for gobj in dropped:
+            g = gobj
+            if self._group_staffed[g] != 0:
+                continue
+            row = self._g2b + g * self._words_b
+            for w in range(self._words_b):
+                m = row[w] & self._nonempty[w]
+                while m:
+                    b = (w << 6) + __builtin_ctzll(m)
+                    m &= m - 1
+                    bk = &self._buckets[b]
+                    if bk.virtual or not self._queues[bk.queue].leave_empty or b in seen:
+                        continue
+                    seen.add(b)
+                    if self._staffed_eligible(b) != 0:
+                        continue
+                    for i in range(bk.heap.n):
+                        leaving.append((bk.heap.a[i].seq, bk.heap.a[i].idx))
+        leaving.sort()
+        for item in leaving:
+            c = item[1]
+            cr = &self._calls[c]
+            self._bucket_take(c)
+            self._observe(c, t, False)
+            self._queues[cr.queue].exited += 1
+            ex = Exit.__new__(Exit)
+            ex.call = self._call_id(c)
+            ex.queue = self._queue_names[cr.queue]
+            ex.reason = "no_agents"
+            cr.bucket = -1
+            self._free_call(c)
+            self._pending.append(ex)
         return 0
 
     cdef int _tick(self, int32_t q, double t) except -1:
@@ -1432,6 +1581,8 @@ cdef class Engine:
                     self._requeue(c, t)
             else:
                 self._tick(best.idx, t)
+            if len(self._dropped) != 0:
+                self._leave_check(t)
         return 0
 
     cdef inline double _begin(self, object now) except? -1.0:
@@ -1470,6 +1621,8 @@ cdef class Engine:
         return t
 
     cdef inline list _finish(self):
+        if len(self._dropped) != 0:
+            self._leave_check(self._now)
         cdef list out = self._pending
         self._pending = []
         return out
@@ -1688,8 +1841,19 @@ cdef class Engine:
                                 tuple preferred, double hold, double t) except -1:
         cdef int32_t c = self._new_call(call, q, priority, requirements, t)
         cdef CallRec* cr = &self._calls[c]
+        if self._queues[q].admission:
+            return self._join(c, t, preferred, hold)
         cr.bucket = self._bucket_for(cr.queue, 0, cr.priority, cr.extra, 0)
         self._queues[cr.queue].entered += 1
+        self._place(c, preferred, hold, t)
+        if cr.state == C_WAITING:
+            self._on_join(c, t)
+        return 0
+
+    cdef int _place(self, int32_t c, tuple preferred, double hold, double t) except -1:
+        """New call c (its bucket set, not in line): to the best free preferred agent, else held for
+        them, or the general line when none of them is logged in and eligible."""
+        cdef CallRec* cr = &self._calls[c]
         cdef uint64_t* row = self._b2g + cr.bucket * self._words_g
         cdef Bucket* bk = &self._buckets[cr.bucket]
         cdef list agents = []
@@ -1703,39 +1867,35 @@ cdef class Engine:
             if slot is not None and _bit_get(row, self._agents[<int32_t>slot].group):
                 agents.append(slot)
         if not agents:
-            self._dispatch_call(c, t)
-        else:
-            # the best free one now (the engine's agent order), else the first of them to be free
-            for slot in agents:
-                a = slot
-                ar = &self._agents[a]
-                if ar.state != A_AVAILABLE:
-                    continue
-                e = &self._groups[ar.group].a[self._agent_idle_pos[a]]
-                if self._strategy == S_HIGHEST_LEVEL:
-                    lv = self._levels + ar.group * self._level_stride
-                    score = 0
-                    for k in range(bk.req_len):
-                        score += lv[self._req_skills[bk.req_off + k]]
-                    if best == NULL or score > best_score or (score == best_score and _less(e, best)):
-                        best, best_a, best_score = e, a, score
-                elif best == NULL or _less(e, best):
-                    best, best_a = e, a
-            if best != NULL:
-                self._assign(c, best_a, t)
-            else:
-                if bk.offset < hold:
-                    hold = bk.offset   # never past the first routing step: a wider step means go wider
-                cr.held = 1
-                cr.npref = <int8_t>len(agents)
-                cr.state = C_WAITING
-                self._queues[cr.queue].held += 1
-                self._held += 1
-                for slot in agents:
-                    self._pref_push(slot, c)
-                self._set_call_timer(c, cr.entry + hold)
-        if cr.state == C_WAITING:
-            self._on_join(c, t)
+            return self._dispatch_call(c, t)
+        # the best free one now (the engine's agent order), else the first of them to be free
+        for slot in agents:
+            a = slot
+            ar = &self._agents[a]
+            if ar.state != A_AVAILABLE:
+                continue
+            e = &self._groups[ar.group].a[self._agent_idle_pos[a]]
+            if self._strategy == S_HIGHEST_LEVEL:
+                lv = self._levels + ar.group * self._level_stride
+                score = 0
+                for k in range(bk.req_len):
+                    score += lv[self._req_skills[bk.req_off + k]]
+                if best == NULL or score > best_score or (score == best_score and _less(e, best)):
+                    best, best_a, best_score = e, a, score
+            elif best == NULL or _less(e, best):
+                best, best_a = e, a
+        if best != NULL:
+            return self._assign(c, best_a, t)
+        if bk.offset < hold:
+            hold = bk.offset   # never past the first routing step: a wider step means go wider
+        cr.held = 1
+        cr.npref = <int8_t>len(agents)
+        cr.state = C_WAITING
+        self._queues[cr.queue].held += 1
+        self._held += 1
+        for slot in agents:
+            self._pref_push(slot, c)
+        self._set_call_timer(c, cr.entry + hold)
         return 0
 
     cdef inline bint _pref_live(self, Entry* e) noexcept:
@@ -1802,8 +1962,11 @@ cdef class Engine:
         """:meth:`enqueue` with the queue already resolved to its slot (compiled drivers: the simulator)."""
         cdef int32_t c = self._new_call(call, q, priority, requirements, t)
         cdef CallRec* cr = &self._calls[c]
-        cr.bucket = self._bucket_for(cr.queue, 0, cr.priority, cr.extra, 0)
-        self._queues[cr.queue].entered += 1
+        cdef QueueRec* qr = &self._queues[q]
+        if qr.admission:
+            return self._join(c, t, (), 0.0)
+        cr.bucket = self._bucket_for(q, 0, cr.priority, cr.extra, 0)
+        qr.entered += 1
         self._dispatch_call(c, t)
         if cr.state == C_WAITING:
             self._on_join(c, t)
@@ -2028,7 +2191,9 @@ cdef class Engine:
             self._bucket_take(c)
         self._free_call(c)
         if st == C_OFFERED:
-            self._make_available(a, t)
+            self._make_available(a, t)   # may carry out a deferred pause or log-out
+            if len(self._dropped) != 0:  # here, not only in _finish: replay and the simulator skip it
+                self._leave_check(t)
         return 0
 
     def withdraw(self, call, now):
@@ -2084,7 +2249,9 @@ cdef class Engine:
             self._agents[a].call = -1
             self._set_timer(a, t + wrap)
         else:
-            self._make_available(a, t)
+            self._make_available(a, t)   # may carry out a deferred pause or log-out
+            if len(self._dropped) != 0:  # here, not only in _finish: replay and the simulator skip it
+                self._leave_check(t)
         return 0
 
     def call_state(self, call):
@@ -2183,7 +2350,7 @@ cdef class Engine:
                 waiting=qr.waiting + qr.held, held=qr.held, oldest_wait=oldest[q], agents=by_state[q],
                 callbacks=cb,
                 entered=qr.entered, answered=qr.answered, abandoned=qr.abandoned,
-                exited=qr.exited, overflowed=qr.overflowed, withdrawn=qr.withdrawn)
+                exited=qr.exited, overflowed=qr.overflowed, withdrawn=qr.withdrawn, refused=qr.refused)
         return dict(now=now, queues=queues, agents=agents)
 
     def memory_bytes(self):

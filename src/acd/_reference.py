@@ -21,7 +21,7 @@ from ._validate import (agent_queues, agent_skills, call_requirements, check_id,
 from .errors import InvalidInput
 from .ewt import WaitEstimate, abandon_probability, ql_sum
 from .patience import PatienceEstimate, exponential_mle
-from .policy import Queue, check_name, check_priority
+from .policy import Queue, check_name, check_priority, check_targets
 
 MASK64 = (1 << 64) - 1
 NPRIO = 10
@@ -67,7 +67,7 @@ class _Queue:
         self.name = policy.name
         self.index = index
         self.steps = [(s.after, s.requirement_tuple, s.overflow, s.priority_boost) for s in policy.steps]
-        self.counters = dict(entered=0, answered=0, abandoned=0, exited=0, overflowed=0, withdrawn=0)
+        self.counters = dict(entered=0, answered=0, abandoned=0, exited=0, overflowed=0, withdrawn=0, refused=0)
         self.callbacks = {k: 0 for k in _CB_COUNTERS}
         self.abandons = [0] * NPRIO
         self.exposure = [0.0] * NPRIO
@@ -169,6 +169,7 @@ class ReferenceEngine:
         self._offers = 0
         self._pending: List[Any] = []
         self._due = False         # inside _run_due: a deadline at t runs before the announcement tick at t
+        self._dropped: List[_Agent] = []   # agents no longer staffed since the last leave_when_no_agents check
 
     # ------------------------------------------------------------ configuration
     @property
@@ -185,9 +186,7 @@ class ReferenceEngine:
             raise InvalidInput(f"queue must be an acd.Queue, got {queue!r}")
         if queue.name in self._queues:
             raise errors.DuplicateId(f"queue {queue.name!r} is already configured")
-        for target in queue.overflow_targets:
-            if target not in self._queues:
-                raise errors.unknown_queue(target)
+        check_targets(queue, self._queues)
         for s in queue.skills:
             self.add_skill(s)
         self._queues[queue.name] = _Queue(queue, len(self._queues), self._now, self.patience_window)
@@ -235,6 +234,8 @@ class ReferenceEngine:
         return (step_off, False)
 
     def _set_state(self, a: _Agent, state: str, now: float, reason: str = "") -> None:
+        if a.state in _STAFFED and state not in _STAFFED:
+            self._dropped.append(a)
         if a.state in _BUSY_STATES:
             a.busy_time += now - a.since
         a.state = state
@@ -417,13 +418,16 @@ class ReferenceEngine:
     def _on_join(self, c: _Call, now: float, out: List[Any]) -> None:
         q = c.queue
         pol = q.policy
-        if not (pol.announce_on_join or pol.callback_threshold is not None or pol.callback_risk is not None):
+        w = pol.if_wait_over    # past the admission rules: only its "offer_callback" action is left here
+        if not (pol.announce_on_join or pol.callback_threshold is not None or pol.callback_risk is not None
+                or w is not None):
             return
         est = self._estimate(q, self._ahead_of_new(q, c.priority, now, exclude=c), self._requirements(c), now)
         if pol.announce_on_join:
             out.append(Announce(c.id, q.name, est.position, est.ewt))
         if (pol.callback_threshold is not None and est.ewt > pol.callback_threshold) or \
-                (pol.callback_risk is not None and abandon_probability(est.abandon_rate, est.ewt) > pol.callback_risk):
+                (pol.callback_risk is not None and abandon_probability(est.abandon_rate, est.ewt) > pol.callback_risk) \
+                or (w is not None and w["then"] == "offer_callback" and est.ewt > w["seconds"]):
             q.callbacks["offered"] += 1
             out.append(OfferCallback(c.id, q.name, est.ewt))
 
@@ -491,6 +495,8 @@ class ReferenceEngine:
                 self._call_timer(obj, t, out)
             else:
                 self._tick(obj, t, out)
+            if self._dropped:
+                self._leave_check(t, out)
         self._now = now
 
     def _call_timer(self, c: _Call, t: float, out: List[Any]) -> None:
@@ -543,6 +549,8 @@ class ReferenceEngine:
         return t
 
     def _finish(self, out: List[Any]) -> List[Any]:
+        if self._dropped:
+            self._leave_check(self._now, out)
         res = self._pending
         res.extend(out)
         self._pending = []
@@ -591,6 +599,8 @@ class ReferenceEngine:
 
     def _remove_agent(self, a: _Agent, now: float, out: List[Any]) -> None:
         """Log-out: the agent leaves; a call held only for it joins the general line (oldest first)."""
+        if a.state in _STAFFED:
+            self._dropped.append(a)
         del self._agents[a.id]
         held = sorted((c for c in self._calls.values() if c.held is not None and a in c.held),
                       key=lambda c: (c.entry, c.seq))
@@ -670,15 +680,8 @@ class ReferenceEngine:
         pref = check_preferred(preferred)
         hold = check_preferred_for(preferred_for)
         c = self._new_call(call, q, priority, requirements, t)
-        c.queue.counters["entered"] += 1
         out: List[Any] = []
-        agents = [self._agents[p] for p in pref if p in self._agents and self._eligible(self._agents[p], c)]
-        if agents:
-            self._hold(c, agents, hold, t, out)
-        else:
-            self._dispatch_call(c, t, out)
-        if c.state == "waiting":
-            self._on_join(c, t, out)
+        self._join(c, t, out, pref, hold)
         return self._finish(out)
 
     def _hold(self, c: _Call, agents: List[_Agent], hold: float, t: float, out: List[Any]) -> None:
@@ -698,6 +701,81 @@ class ReferenceEngine:
     def _unhold(self, c: _Call) -> None:
         c.held = None
         c.timer = None
+
+    # ------------------------------------------------------------ queue-state rules
+    def _join(self, c: _Call, t: float, out: List[Any], pref: Tuple[Any, ...] = (), hold: float = 0.0) -> None:
+        """A live caller joins c.queue: the queue's admission rules (max_length, join_when_no_agents,
+        if_wait_over), then the line; an overflow at join starts over in the target queue."""
+        while True:
+            q = c.queue
+            pol = q.policy
+            q.counters["entered"] += 1
+            if pol.max_length is not None and \
+                    sum(1 for o in self._calls.values()
+                        if o.state == "waiting" and o.queue is q and o is not c) >= pol.max_length:
+                self._refuse(c, "full", out)
+                return
+            if pol.join_when_no_agents != "accept" and self._staffed_eligible(q, self._requirements(c)) == 0:
+                if pol.join_overflow is None:
+                    self._refuse(c, "no_agents", out)
+                    return
+                self._overflow_at_join(c, pol.join_overflow, t, out)
+                continue
+            agents = [self._agents[p] for p in pref if p in self._agents and self._eligible(self._agents[p], c)]
+            if agents:   # preferred agents (in the queue the call finally joins)
+                self._hold(c, agents, hold, t, out)
+            else:
+                self._dispatch_call(c, t, out)
+            if c.state != "waiting":
+                return
+            w = pol.if_wait_over
+            if w is not None and w["then"] != "offer_callback":
+                est = self._estimate(q, self._ahead_of_new(q, c.priority, t, exclude=c), self._requirements(c), t)
+                if est.ewt > w["seconds"]:
+                    if c.held is not None:
+                        self._unhold(c)
+                    if pol.wait_overflow is None:
+                        self._refuse(c, "wait_too_long", out)
+                        return
+                    self._overflow_at_join(c, pol.wait_overflow, t, out)
+                    continue
+            self._on_join(c, t, out)
+            return
+
+    def _refuse(self, c: _Call, reason: str, out: List[Any]) -> None:
+        """A joining caller is turned away: counted entered and refused; no patience observation."""
+        c.queue.counters["refused"] += 1
+        self._end_call(c)
+        out.append(Exit(c.id, c.queue.name, reason))
+
+    def _overflow_at_join(self, c: _Call, target: str, t: float, out: List[Any]) -> None:
+        q = c.queue
+        q.counters["overflowed"] += 1
+        c.queue = self._queues[target]
+        c.entry = t
+        c.step = 0
+        out.append(Overflow(c.id, q.name, target))
+
+    def _leave_check(self, t: float, out: List[Any]) -> None:
+        """leave_when_no_agents: agents stopped being staffed; the live callers in line that one of them
+        could take, in a queue with the rule, whose requirements now find no staffed agent, leave
+        (enqueue order)."""
+        dropped = self._dropped
+        self._dropped = []
+        leaving = {}
+        for a in dropped:
+            for c in self._calls.values():
+                # a call held for its preferred agents stays: they are logged in
+                if c.state == "waiting" and c.held is None and c.queue.policy.leave_when_no_agents \
+                        and c.seq not in leaving \
+                        and self._eligible(a, c) and self._staffed_eligible(c.queue, self._requirements(c)) == 0:
+                    leaving[c.seq] = c
+        for seq in sorted(leaving):
+            c = leaving[seq]
+            self._observe(c, t, False)
+            c.queue.counters["exited"] += 1
+            self._end_call(c)
+            out.append(Exit(c.id, c.queue.name, "no_agents"))
 
     def schedule_callback(self, call: Any, queue: str, at: float, now: float, priority: Optional[int] = None,
                           requirements: Any = None) -> List[Any]:

@@ -15,8 +15,8 @@ from typing import Iterable, Mapping, Optional, Tuple
 
 from .errors import InvalidInput
 
-__all__ = ("RoutingStep", "Queue", "AGENT_STRATEGIES", "RNA_ACTIONS", "CALL_CHOICES", "check_level",
-           "check_requirements", "check_skills", "check_priority", "check_name")
+__all__ = ("RoutingStep", "Queue", "AGENT_STRATEGIES", "RNA_ACTIONS", "CALL_CHOICES", "JOIN_RULES", "WAIT_RULES",
+           "check_level", "check_requirements", "check_skills", "check_priority", "check_name", "check_targets")
 
 #: agent choice when a call can go to several idle agents
 AGENT_STRATEGIES = (
@@ -37,6 +37,12 @@ CALL_CHOICES = (
     "service_level",   # highest priority, then the call furthest into its queue's SL target (wait / target)
     "cmu_theta",       # highest c*mu/theta index of its class (Atar, Giat & Shimkin 2010), then FIFO
 )
+
+#: join_when_no_agents: what a caller meets when no eligible agent is staffed ("overflow:<queue>" too)
+JOIN_RULES = ("accept", "refuse")
+
+#: if_wait_over["then"]: what a joining caller whose estimated wait is too long meets ("overflow:<queue>" too)
+WAIT_RULES = ("offer_callback", "exit")
 
 MAX_LEVEL = 10
 MAX_PRIORITY = 9
@@ -150,6 +156,21 @@ class Queue:
       is retried after the delay, up to that many attempts in all.
     * ``scheduled_boost``: priority added to a scheduled call-back when its
       slot comes.
+
+    Queue-state rules (admission of live callers; see docs/queue-rules.md):
+
+    * ``max_length``: a caller joining a queue that already has that many live
+      callers in line (call-backs not counted) gets ``Exit(call, queue, "full")``.
+    * ``join_when_no_agents``: ``"accept"`` (default), ``"refuse"``
+      (``Exit(call, queue, "no_agents")``) or ``"overflow:<queue>"`` when no
+      eligible agent is staffed (logged in, not paused) as the caller joins.
+    * ``leave_when_no_agents``: live callers in line leave with
+      ``Exit(call, queue, "no_agents")`` when the last eligible staffed agent
+      logs out or pauses.
+    * ``if_wait_over``: ``{"seconds": s, "then": "offer_callback" | "exit" |
+      "overflow:<queue>"}``: when a joining caller's estimated wait exceeds
+      ``s``: an ``OfferCallback``, ``Exit(call, queue, "wait_too_long")`` or an
+      ``Overflow`` to that queue.
     """
 
     name: str
@@ -169,6 +190,10 @@ class Queue:
     callback_retry_delay: float = 120.0
     callback_attempts: int = 3
     scheduled_boost: int = 1
+    max_length: Optional[int] = None
+    join_when_no_agents: str = "accept"
+    leave_when_no_agents: bool = False
+    if_wait_over: Optional[Mapping[str, object]] = None
 
     def __post_init__(self) -> None:
         check_name("queue name", self.name)
@@ -227,6 +252,49 @@ class Queue:
         b = self.scheduled_boost
         if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= MAX_PRIORITY:
             raise InvalidInput(f"scheduled_boost must be an int in 0..{MAX_PRIORITY}, got {b!r}")
+        n = self.max_length
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1_000_000_000):
+            raise InvalidInput(f"max_length must be None (unlimited) or an int in 1..1000000000, got {n!r}")
+        self._check_rule("join_when_no_agents", self.join_when_no_agents, JOIN_RULES)
+        if not isinstance(self.leave_when_no_agents, bool):
+            raise InvalidInput(f"leave_when_no_agents must be a bool, got {self.leave_when_no_agents!r}")
+        w = self.if_wait_over
+        if w is not None:
+            if not isinstance(w, Mapping) or set(w) != {"seconds", "then"}:
+                raise InvalidInput('if_wait_over must be None or a table {"seconds": s, "then": action}, '
+                                   f"got {w!r}")
+            secs = _check_seconds("if_wait_over seconds", w["seconds"])
+            self._check_rule("if_wait_over then", w["then"], WAIT_RULES)
+            object.__setattr__(self, "if_wait_over", {"seconds": secs, "then": w["then"]})
+
+    def _check_rule(self, field_name: str, value: object, words: Tuple[str, ...]) -> None:
+        choices = " | ".join(f'"{x}"' for x in words + ("overflow:<queue>",))
+        if not isinstance(value, str) or not (value in words or value.startswith("overflow:")):
+            raise InvalidInput(f"{field_name} must be {choices}, got {value!r}")
+        if value.startswith("overflow:"):
+            target = value[len("overflow:"):]
+            check_name(f"{field_name} overflow queue", target)
+            if target == self.name:
+                raise InvalidInput(f"{field_name}: queue {self.name!r} cannot overflow to itself")
+
+    @property
+    def join_overflow(self) -> Optional[str]:
+        """The queue named by ``join_when_no_agents="overflow:<queue>"``, else None."""
+        r = self.join_when_no_agents
+        return r[len("overflow:"):] if r.startswith("overflow:") else None
+
+    @property
+    def wait_overflow(self) -> Optional[str]:
+        """The queue named by ``if_wait_over["then"] = "overflow:<queue>"``, else None."""
+        if self.if_wait_over is None:
+            return None
+        r = str(self.if_wait_over["then"])
+        return r[len("overflow:"):] if r.startswith("overflow:") else None
+
+    @property
+    def has_join_rules(self) -> bool:
+        return (self.max_length is not None or self.join_when_no_agents != "accept"
+                or self.if_wait_over is not None)
 
     @property
     def skills(self) -> Tuple[str, ...]:
@@ -236,7 +304,26 @@ class Queue:
 
     @property
     def overflow_targets(self) -> Tuple[str, ...]:
-        return tuple(s.overflow for s in self.steps if s.overflow is not None)
+        """Every queue this one may send a call to: routing-step overflows, then the queue-state rules'."""
+        out = [s.overflow for s in self.steps if s.overflow is not None]
+        for t in (self.join_overflow, self.wait_overflow):
+            if t is not None and t not in out:
+                out.append(t)
+        return tuple(out)
+
+
+def check_targets(queue: Queue, known: object) -> None:
+    """At ``add_queue``: every queue ``queue`` may overflow to must be configured already (so that
+    overflow chains end: a target always comes before the queues sending calls to it)."""
+    from . import errors
+    for s in queue.steps:
+        if s.overflow is not None and s.overflow not in known:  # type: ignore[operator]
+            raise errors.unknown_queue(s.overflow)
+    for field_name, target in (("join_when_no_agents", queue.join_overflow),
+                               ("if_wait_over", queue.wait_overflow)):
+        if target is not None and target not in known:  # type: ignore[operator]
+            raise errors.UnknownQueue(f"queue {queue.name!r}: {field_name} overflows to {target!r}, "
+                                      "which is not configured (add the target queue first)")
 
 
 def queue_from_dict(d: Mapping[str, object]) -> Queue:

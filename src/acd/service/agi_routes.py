@@ -86,7 +86,8 @@ class CallRoutes:
         found: ``ACD_AGENT``, ``ACD_AGENT_DIAL``, ``ACD_QUEUE``, ``ACD_WAIT``, and with
         ``[survey]`` enabled ``ACD_SURVEY``: 1 when the caller is to be asked the survey once the
         agent hangs up, else 0),
-        ``EXIT`` (``ACD_EXIT_REASON``: ``max_wait``, or ``closed`` with ``ACD_NEXT_OPEN``), ``CALLBACK`` (the
+        ``EXIT`` (``ACD_EXIT_REASON``: ``max_wait``, the queue-state rules' ``full``, ``no_agents`` and
+        ``wait_too_long`` (docs/queue-rules.md), or ``closed`` with ``ACD_NEXT_OPEN``), ``CALLBACK`` (the
         caller accepted a call-back: hang up), or ``ERROR`` (``ACD_ERROR``:
         ``SHUTDOWN`` while the service drains, ``JOURNAL_ERROR`` while it
         cannot journal...).  A call put back in line by ``dial_result``

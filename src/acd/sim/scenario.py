@@ -581,9 +581,13 @@ def _queue(i: int, data: object) -> Queue:
     if "max_wait" in d and isinstance(d["max_wait"], str) and d["max_wait"] in ("none", "infinite"):
         d["max_wait"] = None
     try:
-        return queue_from_dict(d)
+        q = queue_from_dict(d)
     except (AcdError, TypeError) as e:
         raise InvalidInput(f"queues[{i}]: {e}") from None
+    if q.leave_when_no_agents:
+        # its exits come with pause and log-out commands, whose decisions the simulator's loop does not read
+        raise InvalidInput(f"queues[{i}]: leave_when_no_agents is not supported by the simulator yet")
+    return q
 
 
 def _call_type(i: int, data: object) -> CallType:

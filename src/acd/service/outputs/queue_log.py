@@ -215,8 +215,8 @@ class QueueLogWriter:
         elif isinstance(d, Exit):
             if d.reason == "callback_failed":
                 self._emit(t, d.call, c.queue, None, "ACDCALLBACKFAILED")
-            else:
-                self._left(c, d.call, t, "EXITWITHTIMEOUT")
+            else:   # Asterisk's names: EXITEMPTY (joinempty / leavewhenempty); max_wait, full, wait_too_long
+                self._left(c, d.call, t, "EXITEMPTY" if d.reason == "no_agents" else "EXITWITHTIMEOUT")
             self._close(d.call)
         elif isinstance(d, OfferCallback):
             self._emit(t, d.call, c.queue, None, "ACDCALLBACKOFFERED", int(round(d.ewt)) if math.isfinite(d.ewt)
