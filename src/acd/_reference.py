@@ -154,6 +154,7 @@ class ReferenceEngine:
         self._now = 0.0
         self._skills: Dict[str, int] = {}
         self._queues: Dict[str, _Queue] = {}
+        self._queue_slots = 0     # queues ever added: a queue's index (tick tie-break), never reused
         self._agents: Dict[Any, _Agent] = {}
         self._calls: Dict[Any, _Call] = {}
         self._call_seq = 0
@@ -182,7 +183,52 @@ class ReferenceEngine:
                 raise errors.unknown_queue(target)
         for s in queue.skills:
             self.add_skill(s)
-        self._queues[queue.name] = _Queue(queue, len(self._queues), self._now, self.patience_window)
+        self._queues[queue.name] = _Queue(queue, self._queue_slots, self._now, self.patience_window)
+        self._queue_slots += 1
+
+    def update_queue(self, queue: Queue, now: float) -> List[Any]:
+        """New policy for a configured queue, applied to the calls already in it (docs/reload.md)."""
+        t = self._begin(now)
+        if not isinstance(queue, Queue):
+            raise InvalidInput(f"queue must be an acd.Queue, got {queue!r}")
+        q = self._queue(queue.name)
+        for target in queue.overflow_targets:
+            if target not in self._queues:
+                raise errors.unknown_queue(target)
+        for s in queue.skills:
+            self.add_skill(s)
+        line = [c for c in self._calls.values() if c.state in _IN_LINE and c.queue is q]
+        q.policy = queue
+        q.steps = [(s.after, s.requirement_tuple, s.overflow, s.priority_boost) for s in queue.steps]
+        # a step index past the new steps (or now an overflow step): the last step a call can be at
+        last = len(q.steps) - 1 - (1 if q.steps[-1][2] is not None else 0)
+        for c in self._calls.values():
+            if c.queue is q and c.step > last:
+                c.step = last
+        every = queue.announce_every
+        q.next_tick = None if every is None else next_tick(q.t0, every, t, False)
+        # back in line in line order, each as after a ring-no-answer: deadlines passed apply at once
+        line.sort(key=lambda c: (-self._eff_priority(c, t), c.entry, c.seq))
+        out: List[Any] = []
+        for c in line:
+            self._requeue(c, t, out)
+        return self._finish(out)
+
+    def remove_queue(self, queue: str, now: float) -> List[Any]:
+        """Remove a queue nothing uses (no call, no overflow to it, no logged-in agent naming it)."""
+        self._begin(now)
+        q = self._queue(queue)
+        n = sum(1 for c in self._calls.values() if c.queue is q)
+        if n:
+            raise errors.queue_in_use(q.name, f"{n} call(s) are in it (waiting, ringing, connected or call-backs)")
+        for other in self._queues.values():
+            if q.name in other.policy.overflow_targets:
+                raise errors.queue_in_use(q.name, f"queue {other.name!r} overflows to it")
+        for a in self._agents.values():
+            if a.queues is not None and q.name in a.queues:
+                raise errors.queue_in_use(q.name, f"logged-in agent {a.id!r} serves it (change its queues first)")
+        del self._queues[q.name]
+        return self._finish([])
 
     @property
     def skills(self) -> Tuple[str, ...]:
@@ -320,6 +366,10 @@ class ReferenceEngine:
         self._set_state(a, "available", now)
         a.call = None
         a.key = self._idle_key(a, now)
+        self._take_best_call(a, now, out)
+
+    def _take_best_call(self, a: _Agent, now: float, out: List[Any]) -> None:
+        """Available agent a takes the best eligible call in line, if any."""
         best = None
         for c in self._calls.values():
             if c.state in _IN_LINE and self._eligible(a, c):
@@ -602,6 +652,19 @@ class ReferenceEngine:
         a.after_call = None
         self._set_state(a, "paused", t, reason)
         return self._finish([])
+
+    def set_agent(self, agent: Any, skills: Any, now: float, queues: Any = None) -> List[Any]:
+        """New skills and served queues for a logged-in agent; state, idle rank, counters, call kept."""
+        t = self._begin(now)
+        a = self._agent(agent)
+        pairs = agent_skills(skills, self._skills)
+        qs = agent_queues(queues, self._queues)
+        a.skills = dict(pairs)
+        a.queues = qs
+        out: List[Any] = []
+        if a.state == "available":
+            self._take_best_call(a, t, out)
+        return self._finish(out)
 
     def agent_state(self, agent: Any) -> str:
         a = self._agents.get(agent) if isinstance(agent, (str, int)) else None
