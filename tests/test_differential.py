@@ -54,6 +54,46 @@ def build_queues():
     ]
 
 
+def queue_variants():
+    """New policies for live update_queue: shorter and longer steps, steps already passed, overflows
+    (a cycle gen -> vip -> tech -> gen included), new max wait, ageing, announcements, call-backs."""
+    R = acd.RoutingStep
+    return {
+        "gen": [acd.Queue("gen"),
+                acd.Queue("gen", steps=(R(0, {"fr": 3}), R(5, {"fr": 1})), wrap_up=3, announce_every=10,
+                          max_wait=30),
+                acd.Queue("gen", steps=(R(0), R(15, overflow="vip", priority_boost=2)), ageing=5,
+                          callback_threshold=10)],
+        "tech": [acd.Queue("tech", steps=(acd.RoutingStep(0, {"tech": 1}),), wrap_up=0),
+                 acd.Queue("tech", steps=(R(0, {"tech": 9}), R(2, {"tech": 5}), R(4, {"tech": 2}), R(8),
+                                          R(12, overflow="cb")), max_wait=6, service_level=(0.5, 10)),
+                 acd.Queue("tech", steps=(R(0, {"en": 1}), R(40, overflow="gen")), announce_on_join=True,
+                           callback_attempts=1, callback_retry_delay=5)],
+        "vip": [acd.Queue("vip", priority=2, steps=(R(0, {"fr": 1}),)),
+                acd.Queue("vip", steps=(R(0, {"fr": 9}), R(3, overflow="tech")), ageing=2, cost=0.5,
+                          announce_every=7)],
+        "cb": [acd.Queue("cb", steps=(R(0, {"en": 2}),), scheduled_boost=0, callback_risk=0.1),
+               acd.Queue("cb", steps=(R(0, {"en": 5}), R(1, {"en": 1}), R(2, overflow="gen")), max_wait=1,
+                         announce_every=3)],
+        # queue-state rules changed live: dropped, loosened, added; a join overflow to a queue
+        # configured later (a loop could form: refused)
+        "small": [acd.Queue("small", steps=(R(0, {"fr": 1}),), max_length=3),
+                  acd.Queue("small", steps=(R(0, {"fr": 3}),), join_when_no_agents="overflow:offer")],
+        "strict": [acd.Queue("strict", steps=(R(0, {"tech": 1}),), join_when_no_agents="accept",
+                             if_wait_over={"seconds": 5, "then": "exit"})],
+        "wait": [acd.Queue("wait", steps=(R(0, {"tech": 3}),), if_wait_over={"seconds": 20, "then": "overflow:strict"},
+                           leave_when_no_agents=True, max_length=1)],
+        "gen#rules": [acd.Queue("gen", leave_when_no_agents=True, max_length=3)],
+        "nope": [acd.Queue("nope")],
+        # an overflow target that is not configured: refused
+        "bad": [acd.Queue("gen", steps=(R(0), R(5, overflow="nope")))],
+    }
+
+
+VARIANTS = queue_variants()
+ORIGINAL = {q.name: q for q in build_queues()}
+
+
 def outcome(fn, *args, **kw):
     try:
         return ("ok", fn(*args, **kw))
@@ -99,6 +139,8 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.ended = 0          # calls that ended
         self.ever = 0           # calls enqueued
         self.joining = None     # the call being enqueued: it may be refused (Exit) at once
+        self.reconfigured = False   # a queue's policy was replaced (update_queue)
+        self.removed_cb = {}        # call-back counters of removed queues (callbacks_add_up)
         # two agents who can take most calls, so that assignments are frequent
         self.both("login", "a5", {"fr": levels[0], "tech": levels[1], "en": 3}, 0.0)
         self.both("login", "a6", {"fr": levels[2], "tech": levels[3]}, 0.0, queues=["tech", "vip", "cb"])
@@ -109,7 +151,9 @@ class DifferentialMachine(RuleBasedStateMachine):
         assert a == b, (name, args, kw, a, b)
         event(f"{name}: {a[0]}")
         if a[0] == "ok" and isinstance(a[1], list):
-            self.observe(a[1])
+            # a reconfiguration may leave an agent with a call it is no longer eligible for (offered by a
+            # deadline just before it, whose decision comes with it): eligibility is checked elsewhere
+            self.observe(a[1], check_eligible=name not in ("set_agent", "update_queue"))
         else:
             # a failed command may still have run deadlines that fell due; their
             # decisions wait in the engine for the next command: collect them now
@@ -117,9 +161,13 @@ class DifferentialMachine(RuleBasedStateMachine):
             self.both("advance", self.ref.now)
         return a
 
-    def observe(self, decisions):
+    def observe(self, decisions, check_eligible=True):
         for d in decisions:
             event(f"decision {type(d).__name__}")
+            if not check_eligible:
+                if isinstance(d, acd.Exit):
+                    self.end(d.call)
+                continue
             if isinstance(d, acd.Assign):
                 if d.call not in self.ref._calls:
                     continue  # delivered late (after a failed command) and ended since
@@ -158,6 +206,39 @@ class DifferentialMachine(RuleBasedStateMachine):
     def login(self, agent, skills, queues, paused, dt):
         self.both("login", agent, skills, self.tick(dt), queues=queues, paused=paused)
 
+    @rule(data=st.data(), skills=st.one_of(skills_st, skills_st, skills_st, skills_st, bad_skills_st),
+          queues=st.one_of(st.none(), st.none(), st.lists(st.sampled_from(QUEUE_NAMES[:4]), max_size=2),
+                           st.just(["nope"])), dt=DT)
+    def set_agent(self, data, skills, queues, dt):
+        """Live reconfiguration of an agent (any state): new skills and queues, rank and call kept."""
+        agent = data.draw(st.sampled_from(sorted(self.ref._agents) * 6 + ["ghost", "a0"]))
+        r = self.both("set_agent", agent, skills, self.tick(dt), queues=queues)
+        if r[0] == "ok":
+            event(f"set_agent ok: {self.ref.agent_state(agent)}, {len(r[1])} decisions")
+
+    @rule(data=st.data(), dt=DT)
+    def update_queue(self, data, dt):
+        """Live reconfiguration of a queue: the new rules reach the calls already in it."""
+        name = data.draw(st.sampled_from(sorted(VARIANTS)))
+        queue = data.draw(st.sampled_from(VARIANTS[name] + ([ORIGINAL[name]] if name in ORIGINAL else [])))
+        if self.both("update_queue", queue, self.tick(dt))[0] == "ok":
+            self.reconfigured = True
+
+    @rule(name=st.sampled_from(QUEUE_NAMES), dt=DT)
+    def remove_queue(self, name, dt):
+        """Refused (InvalidState) while anything uses the queue, else it is gone (its counters too)."""
+        before = self.ref.snapshot()["queues"].get(name)
+        if self.both("remove_queue", name, self.tick(dt))[0] == "ok":
+            for k, v in before["callbacks"].items():
+                self.removed_cb[k] = self.removed_cb.get(k, 0) + v
+
+    @rule(name=st.sampled_from(QUEUE_NAMES[:4]))
+    def add_queue_again(self, name):
+        """A removed queue configured again (DuplicateId while it exists, UnknownQueue for a missing target)."""
+        a = outcome(self.core.add_queue, ORIGINAL[name])
+        b = outcome(self.ref.add_queue, ORIGINAL[name])
+        assert a == b, (a, b)
+
     @rule(agent=st.sampled_from(AGENTS + ("ghost",)), dt=DT)
     def logout(self, agent, dt):
         self.both("logout", agent, self.tick(dt))
@@ -190,14 +271,16 @@ class DifferentialMachine(RuleBasedStateMachine):
         kw = {}
         if preferred is not None or preferred_for is not None:
             kw = dict(preferred=preferred, preferred_for=preferred_for)
-        self.joining = call if call not in self.live else None
+        # the call being enqueued: it may be refused at once (Exit); a reused id may also end before
+        # (a deadline in the same command) and then be enqueued anew
+        self.joining = call
         r = self.both("enqueue", call, queue, self.tick(dt), priority=priority, requirements=req, **kw)
         if r[0] == "ok" and call in self.ref._calls and self.ref._calls[call].held is not None:
             event("held for preferred agents")
         if r[0] == "ok":
             self.next_call += 1
             self.ever += 1
-            if self.joining == call:
+            if call in self.ref._calls:
                 self.live.add(call)
         self.joining = None
 
@@ -307,7 +390,10 @@ class DifferentialMachine(RuleBasedStateMachine):
         assert r[0] == "error" and r[1] == "InvalidInput" and "at most 1e+10" in r[2], r
 
     @precondition(lambda self: hasattr(self, "ref") and not any(
-        c.state == "waiting" and c.queue.name != "vip" for c in self.ref._calls.values()))
+        (c.state == "waiting" and c.queue.name != "vip") or
+        # after a live reconfiguration (vip may announce, queues may overflow in a cycle): no call in line
+        (self.reconfigured and c.state in ("waiting", "callback_pending", "callback_retry", "scheduled"))
+        for c in self.ref._calls.values()))
     @rule(dt=st.sampled_from([1e6, 1e9]), then=st.sampled_from(["advance", "enqueue"]))
     def jump(self, dt, then):
         """A large step in time.  Work must not grow with the time skipped: only when no live caller
@@ -335,11 +421,12 @@ class DifferentialMachine(RuleBasedStateMachine):
         for c in self.ref._calls:
             assert self.core.call_state(c) == self.ref.call_state(c)
             assert outcome(self.core.call_wait, c) == outcome(self.ref.call_wait, c)
+        assert self.core.queues == self.ref.queues
         for q in ALL_QUEUES:
-            assert repr(self.core.patience(q)) == repr(self.ref.patience(q))
-            assert repr(self.core.patience(q, priority=5)) == repr(self.ref.patience(q, priority=5))
-            assert self.core.patience_samples(q) == self.ref.patience_samples(q)
-            assert self.core.estimate_wait(q) == self.ref.estimate_wait(q)
+            assert repr(outcome(self.core.patience, q)) == repr(outcome(self.ref.patience, q))
+            assert repr(outcome(self.core.patience, q, priority=5)) == repr(outcome(self.ref.patience, q, priority=5))
+            assert outcome(self.core.patience_samples, q) == outcome(self.ref.patience_samples, q)
+            assert outcome(self.core.estimate_wait, q) == outcome(self.ref.estimate_wait, q)
 
     @invariant()
     def no_call_lost(self):
@@ -360,8 +447,11 @@ class DifferentialMachine(RuleBasedStateMachine):
             cb = q["callbacks"]
             dialling = sum(1 for c in self.ref._calls.values() if c.state == "dialing_back" and c.queue.name == name)
             assert cb["dialled"] == cb["reached"] + cb["failed"] + dialling, (name, cb, dialling)
+        gone = self.removed_cb
         began = sum(q["callbacks"]["accepted"] + q["callbacks"]["scheduled"] for q in snap.values())
+        began += gone.get("accepted", 0) + gone.get("scheduled", 0)
         ended = sum(q["callbacks"][k] for q in snap.values() for k in ("reached", "gave_up", "cancelled", "pending"))
+        ended += sum(gone.get(k, 0) for k in ("reached", "gave_up", "cancelled"))   # pending: 0 when removed
         assert began == ended, snap
 
     @invariant()

@@ -205,6 +205,7 @@ cdef class Engine:
     cdef dict _group_ids
     cdef list _group_profiles
     cdef dict _extra_buckets
+    cdef list _bucket_free         # slots of retired buckets (live reconfiguration), reused first
 
     # calls
     cdef CallRec* _calls
@@ -311,6 +312,9 @@ cdef class Engine:
     cdef inline double _theta(self, QueueRec* qr, int32_t prio) noexcept
     cdef inline double _mu(self, QueueRec* qr) noexcept
     cdef int _make_available(self, int32_t a, double now) except -1
+    cdef int32_t _best_call(self, int32_t a, double now) noexcept
+    cdef int _retire_buckets(self, int32_t q) except -1
+    cdef int _set_queue_policy(self, int32_t q, object queue) except -1
     cdef int _set_timer(self, int32_t a, double t) except -1
     cdef int _set_call_timer(self, int32_t c, double t) except -1
     cdef int _observe(self, int32_t c, double now, bint abandoned) except -1

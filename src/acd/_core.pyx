@@ -44,7 +44,7 @@ from .errors import InvalidInput, DuplicateId
 from .ewt import WaitEstimate as _WaitEstimate, abandon_probability as _abandon_probability
 from .patience import exponential_mle as _exponential_mle
 from .policy import (Queue as _QueuePolicy, check_name as _check_name, check_priority as _check_priority,
-                     check_targets as _check_targets)
+                     check_targets as _check_targets, check_join_targets_before as _check_join_targets_before)
 
 cdef extern from *:
     int __builtin_ctzll(unsigned long long) nogil
@@ -251,7 +251,8 @@ _STRATEGY_CODES = {"longest_idle": S_LONGEST_IDLE, "least_occupied": S_LEAST_OCC
 _CHOICE_CODES = {"priority_fifo": CC_PRIORITY_FIFO, "service_level": CC_SERVICE_LEVEL, "cmu_theta": CC_CMU_THETA}
 _OPS = {"enqueue": 0, "answer": 1, "complete": 2, "abandon": 3, "ring_no_answer": 4, "reject": 5,
         "login": 6, "logout": 7, "ready": 8, "pause": 9, "advance": 10, "accept_callback": 11,
-        "callback_answered": 12, "callback_failed": 13, "schedule_callback": 14, "withdraw": 15}
+        "callback_answered": 12, "callback_failed": 13, "schedule_callback": 14, "withdraw": 15,
+        "set_agent": 16, "update_queue": 17, "remove_queue": 18}
 
 # the latest time accepted as ``now`` (see _validate.MAX_TIME)
 cdef double MAX_TIME = _MAX_TIME
@@ -426,6 +427,7 @@ cdef class Engine:
         self._group_ids = {}
         self._group_profiles = []
         self._extra_buckets = {}
+        self._bucket_free = []
         self._ctab_mask = 1023
         self._ctab_shift = 54
         self._ctab = <int32_t*>_grow(NULL, 1024 * sizeof(int32_t))
@@ -513,7 +515,7 @@ cdef class Engine:
 
     @property
     def queues(self):
-        return tuple(self._queue_names)
+        return tuple(n for n in self._queue_names if n is not None)   # None: a removed queue's slot
 
     def add_skill(self, name):
         """Declare a skill (agents and calls may only name declared skills)."""
@@ -531,20 +533,131 @@ cdef class Engine:
         _check_targets(queue, self._queue_ids)
         for s in queue.skills:
             self.add_skill(s)
-        cdef int32_t q = self._nqueues, n_steps = len(queue.steps), k, n_lut = 2 * n_steps * NPRIO
+        cdef int32_t q = self._nqueues
         if q == self._queues_cap:
             self._queues_cap = 8 if self._queues_cap == 0 else self._queues_cap * 2
             self._queues = <QueueRec*>_grow(self._queues, self._queues_cap * sizeof(QueueRec))
             self._tick_pos = <int32_t*>_grow(self._tick_pos, self._queues_cap * sizeof(int32_t))
-        if self._steps_used + n_steps > self._steps_cap:
-            self._steps_cap = max(2 * self._steps_cap, self._steps_used + n_steps, 16)
-            self._step_overflow = <int32_t*>_grow(self._step_overflow, self._steps_cap * sizeof(int32_t))
-            self._step_boost = <int32_t*>_grow(self._step_boost, self._steps_cap * sizeof(int32_t))
-        if self._lut_used + n_lut > self._lut_cap:
-            self._lut_cap = max(2 * self._lut_cap, self._lut_used + n_lut, 64)
-            self._bucket_lut = <int32_t*>_grow(self._bucket_lut, self._lut_cap * sizeof(int32_t))
         cdef QueueRec* qr = &self._queues[q]
         memset(qr, 0, sizeof(QueueRec))
+        if self.patience_window > 0:
+            qr.ring_w = <double*>_grow(NULL, self.patience_window * sizeof(double))
+            qr.ring_a = <uint8_t*>_grow(NULL, self.patience_window * sizeof(uint8_t))
+        self._queue_ids[queue.name] = q
+        self._queue_names.append(queue.name)
+        self._queue_policies.append(queue)
+        self._set_queue_policy(q, queue)
+        self._tick_pos[q] = -1
+        self._nqueues += 1
+        # the first tick is armed (put on the heap) when a live caller waits: see _arm_tick
+        qr.tick_t0 = self._now
+        if qr.announce_every > 0:
+            qr.tick_next = _next_tick(self._now, qr.announce_every, self._now, False)
+
+    def update_queue(self, queue, now):
+        """Replace the policy of a configured queue (an :class:`acd.Queue` of the same name) and apply
+        it to the calls already in it; each keeps its rank (entry, seq), priority and step index (see
+        docs/reload.md).  Cost: linear in the calls of the queue."""
+        cdef double t = self._begin(now)
+        if not isinstance(queue, _QueuePolicy):
+            raise InvalidInput(f"queue must be an acd.Queue, got {queue!r}")
+        cdef int32_t q = self._queue_slot(queue.name), b, i, c, last
+        _check_targets(queue, self._queue_ids)
+        _check_join_targets_before(queue, q, self._queue_names)
+        for s in queue.skills:
+            self.add_skill(s)
+        # every call in line leaves its bucket (rank kept in the call record)
+        cdef QueueRec* qr = &self._queues[q]
+        cdef Bucket* bk
+        cdef CallRec* cr
+        line = []
+        for b in range(self._nbuckets):
+            bk = &self._buckets[b]
+            if bk.queue != q:
+                continue
+            for i in range(bk.heap.n):
+                c = bk.heap.a[i].idx
+                self._call_pos[c] = -1
+                line.append(c)
+                if not self._calls[c].virtual:
+                    qr.waiting -= 1
+                    self._waiting -= 1
+            bk.heap.n = 0
+        for c in range(self._calls_used):
+            if self._calls[c].state == C_WAITING and self._calls[c].held and self._calls[c].queue == q:
+                self._unhold(c)   # its hold ends: it takes its place in the line with the others
+                line.append(c)
+        if self._tick_pos[q] >= 0:
+            _heap_remove(&self._ticks, self._tick_pos[q], self._tick_pos)
+        self._retire_buckets(q)
+        self._set_queue_policy(q, queue)
+        qr = &self._queues[q]
+        # a step index past the new steps (or now an overflow step): the last step a call can be at
+        last = qr.n_steps - 1 - (1 if self._step_overflow[qr.step_base + qr.n_steps - 1] >= 0 else 0)
+        for c in range(self._calls_used):
+            cr = &self._calls[c]
+            if cr.state != C_FREE and cr.queue == q and cr.step > last:
+                cr.step = <int16_t>last
+        if qr.announce_every > 0:
+            qr.tick_next = _next_tick(qr.tick_t0, qr.announce_every, t, False)
+        # back in line in line order, each as after a ring-no-answer: deadlines already passed under
+        # the new steps apply at once, then it looks for an agent
+        keyed = []
+        for c in line:
+            cr = &self._calls[c]
+            keyed.append((-self._eff_priority(q, cr.entry, cr.priority, t), cr.entry, cr.seq, c))
+        keyed.sort()
+        for item in keyed:
+            self._requeue(<int32_t>item[3], t)
+        return self._finish()
+
+    def remove_queue(self, queue, now):
+        """Remove a queue that nothing uses: no call in it (in any state), no queue overflowing to it,
+        no logged-in agent naming it among its queues; else InvalidState, and nothing changes."""
+        cdef double t = self._begin(now)
+        cdef int32_t q = self._queue_slot(queue), c, n = 0
+        name = self._queue_names[q]
+        for c in range(self._calls_used):
+            if self._calls[c].state != C_FREE and self._calls[c].queue == q:
+                n += 1
+        if n:
+            raise _errors.queue_in_use(name, f"{n} call(s) are in it (waiting, ringing, connected or call-backs)")
+        for k, other in enumerate(self._queue_policies):
+            if other is not None and name in other.overflow_targets:
+                raise _errors.queue_in_use(name, f"queue {self._queue_names[k]!r} overflows to it")
+        for ident, slot in self._agent_slots.items():
+            served = self._group_profiles[self._agents[<int32_t>slot].group][1]
+            if served is not None and name in served:
+                raise _errors.queue_in_use(name, f"logged-in agent {ident!r} serves it (change its queues first)")
+        self._retire_buckets(q)
+        cdef QueueRec* qr = &self._queues[q]
+        free(qr.ring_w)
+        free(qr.ring_a)
+        qr.ring_w = NULL
+        qr.ring_a = NULL
+        del self._queue_ids[name]
+        self._queue_names[q] = None
+        self._queue_policies[q] = None
+        return self._finish()
+
+    cdef int _set_queue_policy(self, int32_t q, object queue) except -1:
+        """Copy a validated policy into queue slot q: its settings, its routing steps and an empty
+        bucket look-up table (the step and table regions are reused when the new steps fit)."""
+        cdef QueueRec* qr = &self._queues[q]
+        cdef int32_t n_steps = len(queue.steps), k, n_lut = 2 * n_steps * NPRIO
+        if n_steps > qr.n_steps:
+            if self._steps_used + n_steps > self._steps_cap:
+                self._steps_cap = max(2 * self._steps_cap, self._steps_used + n_steps, 16)
+                self._step_overflow = <int32_t*>_grow(self._step_overflow, self._steps_cap * sizeof(int32_t))
+                self._step_boost = <int32_t*>_grow(self._step_boost, self._steps_cap * sizeof(int32_t))
+            if self._lut_used + n_lut > self._lut_cap:
+                self._lut_cap = max(2 * self._lut_cap, self._lut_used + n_lut, 64)
+                self._bucket_lut = <int32_t*>_grow(self._bucket_lut, self._lut_cap * sizeof(int32_t))
+            qr.step_base = self._steps_used
+            qr.lut_base = self._lut_used
+            self._steps_used += n_steps
+            self._lut_used += n_lut
+        qr.n_steps = n_steps
         qr.ageing = 0.0 if queue.ageing is None else queue.ageing
         qr.wrap_up = queue.wrap_up
         qr.sl_seconds = queue.service_level[1]
@@ -559,6 +672,8 @@ cdef class Engine:
         qr.cb_attempts = queue.callback_attempts
         qr.sched_boost = queue.scheduled_boost
         qr.max_length = -1 if queue.max_length is None else queue.max_length
+        qr.join_rule = J_ACCEPT      # reset: update_queue may drop a rule
+        qr.wait_rule = W_NONE
         if queue.join_when_no_agents == "refuse":
             qr.join_rule = J_REFUSE
         elif queue.join_overflow is not None:
@@ -574,32 +689,40 @@ cdef class Engine:
                 qr.wait_rule = W_OVERFLOW
                 qr.wait_target = self._queue_ids[queue.wait_overflow]
         qr.admission = qr.max_length >= 0 or qr.join_rule != J_ACCEPT or qr.wait_rule >= W_EXIT
+        if qr.leave_empty:
+            self._n_leave -= 1
         qr.leave_empty = queue.leave_when_no_agents
         if qr.leave_empty:
             self._n_leave += 1
-        qr.n_steps = n_steps
-        qr.step_base = self._steps_used
-        qr.lut_base = self._lut_used
-        if self.patience_window > 0:
-            qr.ring_w = <double*>_grow(NULL, self.patience_window * sizeof(double))
-            qr.ring_a = <uint8_t*>_grow(NULL, self.patience_window * sizeof(uint8_t))
         for k in range(n_steps):
             step = queue.steps[k]
             self._step_overflow[qr.step_base + k] = -1 if step.overflow is None else self._queue_ids[step.overflow]
             self._step_boost[qr.step_base + k] = step.priority_boost
         for k in range(n_lut):
             self._bucket_lut[qr.lut_base + k] = -1
-        self._steps_used += n_steps
-        self._lut_used += n_lut
-        self._queue_ids[queue.name] = q
-        self._queue_names.append(queue.name)
-        self._queue_policies.append(queue)
-        self._tick_pos[q] = -1
-        self._nqueues += 1
-        # the first tick is armed (put on the heap) when a live caller waits: see _arm_tick
-        qr.tick_t0 = self._now
-        if qr.announce_every > 0:
-            qr.tick_next = _next_tick(self._now, qr.announce_every, self._now, False)
+        self._queue_policies[q] = queue
+        return 0
+
+    cdef int _retire_buckets(self, int32_t q) except -1:
+        """Every bucket of queue q (all empty) leaves the look-up tables; its slot is kept for reuse."""
+        cdef int32_t b, g
+        cdef Bucket* bk
+        for b in range(self._nbuckets):
+            bk = &self._buckets[b]
+            if bk.queue != q:
+                continue
+            if self._bucket_dl_pos[b] >= 0:
+                _heap_remove(&self._deadlines, self._bucket_dl_pos[b], self._bucket_dl_pos)
+            _heap_free(&bk.heap)
+            _bit_clear(self._nonempty, b)
+            memset(self._b2g + b * self._words_g, 0, self._words_g * sizeof(uint64_t))
+            for g in range(self._ngroups):
+                _bit_clear(self._g2b + g * self._words_b, b)
+            bk.queue = -1
+            self._bucket_free.append(b)
+        for key in [k for k in self._extra_buckets if k[0] == q]:
+            del self._extra_buckets[key]
+        return 0
 
     cdef void _ensure_level_stride(self, int32_t n_skills) except *:
         """Group level rows have one byte per declared skill."""
@@ -641,9 +764,14 @@ cdef class Engine:
         return True
 
     cdef int32_t _new_bucket(self, int32_t q, int32_t step, int32_t prio, int32_t extra, int8_t virtual) except -1:
-        cdef int32_t b = self._nbuckets, g, k
-        if b == self._buckets_cap:
-            self._grow_buckets()
+        cdef int32_t b, g, k
+        cdef bint reused = len(self._bucket_free) > 0
+        if reused:
+            b = self._bucket_free.pop()
+        else:
+            b = self._nbuckets
+            if b == self._buckets_cap:
+                self._grow_buckets()
         policy = self._queue_policies[q]
         steps = policy.steps
         req = _merge(steps[step].requirement_tuple, self._req_tuples[extra])
@@ -678,7 +806,8 @@ cdef class Engine:
             self._req_skills[bk.req_off + k] = self._skills[name]
         self._req_skills_used += bk.req_len
         self._bucket_dl_pos[b] = -1
-        self._nbuckets += 1
+        if not reused:
+            self._nbuckets += 1
         for g in range(self._ngroups):
             if self._eligible(b, g):
                 _bit_set(self._b2g + b * self._words_g, g)
@@ -742,7 +871,7 @@ cdef class Engine:
         self._group_profiles.append(key)
         self._ngroups += 1
         for b in range(self._nbuckets):
-            if self._eligible(b, g):
+            if self._buckets[b].queue >= 0 and self._eligible(b, g):   # retired buckets: queue -1
                 _bit_set(self._b2g + b * self._words_g, g)
                 _bit_set(self._g2b + g * self._words_b, b)
         return g
@@ -1107,7 +1236,18 @@ cdef class Engine:
                 self._unhold(c)
                 self._assign(c, a, now)
                 return 0
-        cdef int32_t g = ar.group, w, b, p, best_p = -1
+        c = self._best_call(a, now)
+        if c < 0:
+            _heap_push(&self._groups[ar.group], ar.key, ar.seq, a, self._agent_idle_pos)
+            _bit_set(self._idle_groups, ar.group)
+            return 0
+        self._bucket_take(c)
+        self._assign(c, a, now)
+        return 0
+
+    cdef int32_t _best_call(self, int32_t a, double now) noexcept:
+        """The call in line that available agent a takes (by the call choice), or -1."""
+        cdef int32_t g = self._agents[a].group, w, b, p, best_p = -1
         cdef uint64_t m
         cdef uint64_t* row = self._g2b + g * self._words_b
         cdef Entry* head
@@ -1140,14 +1280,7 @@ cdef class Engine:
                     better = best == NULL or v > best_v or (v == best_v and _less(head, best))
                 if better:
                     best, best_p, best_v = head, p, v
-        if best == NULL:
-            _heap_push(&self._groups[g], ar.key, ar.seq, a, self._agent_idle_pos)
-            _bit_set(self._idle_groups, g)
-            return 0
-        c = best.idx
-        self._bucket_take(c)
-        self._assign(c, a, now)
-        return 0
+        return -1 if best == NULL else best.idx
 
     cdef int _set_timer(self, int32_t a, double t) except -1:
         _heap_push(&self._timers, t, self._agents[a].seq, a, self._agent_timer_pos)
@@ -1769,6 +1902,37 @@ cdef class Engine:
         self._agent_reasons[a] = reason
         return self._finish()
 
+    def set_agent(self, agent, skills, now, queues=None):
+        """Change a logged-in agent's skills and served queues (None = all) in place: its state,
+        idle rank, counters and current call are kept; available, it takes a call it can now serve."""
+        cdef double t = self._begin(now)
+        cdef int32_t a = self._agent_slot(agent)
+        pairs = _agent_skills(skills, self._skills)
+        qs = _agent_queues(queues, self._queue_ids)
+        cdef int32_t g = self._group_for(pairs, qs)
+        cdef AgentRec* ar = &self._agents[a]
+        cdef int32_t old = ar.group, i, c
+        if g != old:
+            i = self._agent_idle_pos[a]
+            if i >= 0:   # idle: same (key, seq) in the new group's heap, so the same place in idle order
+                _heap_remove(&self._groups[old], i, self._agent_idle_pos)
+                if self._groups[old].n == 0:
+                    _bit_clear(self._idle_groups, old)
+                _heap_push(&self._groups[g], ar.key, ar.seq, a, self._agent_idle_pos)
+                _bit_set(self._idle_groups, g)
+            if ar.state != A_OUT and ar.state != A_PAUSED:
+                self._group_staffed[old] -= 1
+                self._group_staffed[g] += 1
+            ar.group = g
+            if self._pref[a].n > 0:
+                self._release_holds(a, t)   # its calls were held for the agent it was
+        if ar.state == A_AVAILABLE:
+            c = self._best_call(a, t)
+            if c >= 0:
+                self._bucket_take(c)
+                self._assign(c, a, t)
+        return self._finish()
+
     def agent_state(self, agent):
         """State name of an agent (``"logged_out"`` for any id not logged in)."""
         try:
@@ -2343,6 +2507,8 @@ cdef class Engine:
                                  call=None if ar.call < 0 else self._call_id(ar.call),
                                  after_call=_AFTER_CALL_NAMES[ar.after_call])
         for q in range(self._nqueues):
+            if self._queue_names[q] is None:
+                continue   # removed
             qr = &self._queues[q]
             cb = {_CB_NAMES[k]: qr.cb[k] for k in range(N_CB)}
             cb["pending"] = qr.cb_pending

@@ -21,7 +21,7 @@ from ._validate import (agent_queues, agent_skills, call_requirements, check_id,
 from .errors import InvalidInput
 from .ewt import WaitEstimate, abandon_probability, ql_sum
 from .patience import PatienceEstimate, exponential_mle
-from .policy import Queue, check_name, check_priority, check_targets
+from .policy import Queue, check_join_targets_before, check_name, check_priority, check_targets
 
 MASK64 = (1 << 64) - 1
 NPRIO = 10
@@ -162,6 +162,7 @@ class ReferenceEngine:
         self._now = 0.0
         self._skills: Dict[str, int] = {}
         self._queues: Dict[str, _Queue] = {}
+        self._queue_slots = 0     # queues ever added: a queue's index (tick tie-break), never reused
         self._agents: Dict[Any, _Agent] = {}
         self._calls: Dict[Any, _Call] = {}
         self._call_seq = 0
@@ -189,7 +190,56 @@ class ReferenceEngine:
         check_targets(queue, self._queues)
         for s in queue.skills:
             self.add_skill(s)
-        self._queues[queue.name] = _Queue(queue, len(self._queues), self._now, self.patience_window)
+        self._queues[queue.name] = _Queue(queue, self._queue_slots, self._now, self.patience_window)
+        self._queue_slots += 1
+
+    def update_queue(self, queue: Queue, now: float) -> List[Any]:
+        """New policy for a configured queue, applied to the calls already in it (docs/reload.md)."""
+        t = self._begin(now)
+        if not isinstance(queue, Queue):
+            raise InvalidInput(f"queue must be an acd.Queue, got {queue!r}")
+        q = self._queue(queue.name)
+        check_targets(queue, self._queues)
+        order = list(self._queues)
+        check_join_targets_before(queue, order.index(q.name), order)
+        for s in queue.skills:
+            self.add_skill(s)
+        line = [c for c in self._calls.values() if c.state in _IN_LINE and c.queue is q]
+        for c in line:
+            if c.held is not None:   # its hold ends: it takes its place in the line with the others
+                self._unhold(c)
+        # the queue-state rules apply from now on: to joins, and when an agent next leaves
+        q.policy = queue
+        q.steps = [(s.after, s.requirement_tuple, s.overflow, s.priority_boost) for s in queue.steps]
+        # a step index past the new steps (or now an overflow step): the last step a call can be at
+        last = len(q.steps) - 1 - (1 if q.steps[-1][2] is not None else 0)
+        for c in self._calls.values():
+            if c.queue is q and c.step > last:
+                c.step = last
+        every = queue.announce_every
+        q.next_tick = None if every is None else next_tick(q.t0, every, t, False)
+        # back in line in line order, each as after a ring-no-answer: deadlines passed apply at once
+        line.sort(key=lambda c: (-self._eff_priority(c, t), c.entry, c.seq))
+        out: List[Any] = []
+        for c in line:
+            self._requeue(c, t, out)
+        return self._finish(out)
+
+    def remove_queue(self, queue: str, now: float) -> List[Any]:
+        """Remove a queue nothing uses (no call, no overflow to it, no logged-in agent naming it)."""
+        self._begin(now)
+        q = self._queue(queue)
+        n = sum(1 for c in self._calls.values() if c.queue is q)
+        if n:
+            raise errors.queue_in_use(q.name, f"{n} call(s) are in it (waiting, ringing, connected or call-backs)")
+        for other in self._queues.values():
+            if q.name in other.policy.overflow_targets:
+                raise errors.queue_in_use(q.name, f"queue {other.name!r} overflows to it")
+        for a in self._agents.values():
+            if a.queues is not None and q.name in a.queues:
+                raise errors.queue_in_use(q.name, f"logged-in agent {a.id!r} serves it (change its queues first)")
+        del self._queues[q.name]
+        return self._finish([])
 
     @property
     def skills(self) -> Tuple[str, ...]:
@@ -336,6 +386,10 @@ class ReferenceEngine:
             self._unhold(c)
             self._assign(c, a, now, out)
             return
+        self._take_best_call(a, now, out)
+
+    def _take_best_call(self, a: _Agent, now: float, out: List[Any]) -> None:
+        """Available agent a takes the best eligible call in line, if any."""
         best = None
         for c in self._calls.values():
             if _in_line(c) and self._eligible(a, c):
@@ -602,6 +656,11 @@ class ReferenceEngine:
         if a.state in _STAFFED:
             self._dropped.append(a)
         del self._agents[a.id]
+        self._release_holds(a, now, out)
+
+    def _release_holds(self, a: _Agent, now: float, out: List[Any]) -> None:
+        """The agent left or changed its skills: a call held for it and no other joins the general
+        line (oldest first)."""
         held = sorted((c for c in self._calls.values() if c.held is not None and a in c.held),
                       key=lambda c: (c.entry, c.seq))
         for c in held:
@@ -643,6 +702,22 @@ class ReferenceEngine:
         a.after_call = None
         self._set_state(a, "paused", t, reason)
         return self._finish([])
+
+    def set_agent(self, agent: Any, skills: Any, now: float, queues: Any = None) -> List[Any]:
+        """New skills and served queues for a logged-in agent; state, idle rank, counters, call kept."""
+        t = self._begin(now)
+        a = self._agent(agent)
+        pairs = agent_skills(skills, self._skills)
+        qs = agent_queues(queues, self._queues)
+        changed = (tuple(sorted(a.skills.items())), a.queues) != (pairs, qs)
+        a.skills = dict(pairs)
+        a.queues = qs
+        out: List[Any] = []
+        if changed:
+            self._release_holds(a, t, out)
+        if a.state == "available":
+            self._take_best_call(a, t, out)
+        return self._finish(out)
 
     def agent_state(self, agent: Any) -> str:
         a = self._agents.get(agent) if isinstance(agent, (str, int)) else None

@@ -132,3 +132,7 @@ def bad_now(now: object, max_time: float) -> InvalidInput:
 
 def bad_priority(priority: object) -> InvalidInput:
     return InvalidInput(f"priority must be an int in 0..9, got {priority!r}")
+
+
+def queue_in_use(queue: object, why: str) -> InvalidState:
+    return InvalidState(f"cannot remove queue {queue!r}: {why}")

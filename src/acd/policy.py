@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
-from typing import Iterable, Mapping, Optional, Tuple
+from typing import Iterable, Mapping, Optional, Sequence, Tuple
 
 from .errors import InvalidInput
 
@@ -324,6 +324,18 @@ def check_targets(queue: Queue, known: object) -> None:
         if target is not None and target not in known:  # type: ignore[operator]
             raise errors.UnknownQueue(f"queue {queue.name!r}: {field_name} overflows to {target!r}, "
                                       "which is not configured (add the target queue first)")
+
+
+def check_join_targets_before(queue: Queue, index: int, order: Sequence[str]) -> None:
+    """At ``update_queue``: the queues a joining call may be sent on to (``join_when_no_agents``,
+    ``if_wait_over``) must be configured before this one (at ``order.index < index``), as
+    ``add_queue`` guarantees, so that overflows at join cannot loop."""
+    from . import errors
+    for field_name, target in (("join_when_no_agents", queue.join_overflow),
+                               ("if_wait_over", queue.wait_overflow)):
+        if target is not None and order.index(target) >= index:
+            raise errors.InvalidInput(f"queue {queue.name!r}: {field_name} overflows to {target!r}, which is "
+                                      "configured after it (or is itself): a call could be sent round in a loop")
 
 
 def queue_from_dict(d: Mapping[str, object]) -> Queue:

@@ -60,7 +60,7 @@ __all__ = ("CallLog", "CallFacts", "WallClock", "replay_journal", "to_unix")
 _ANSWERED, _ABANDONED, _EXITED, _CB_FAILED = 0, 1, 2, 3
 _AGENT_CODE = {"available": 0, "reserved": 1, "busy": 2, "wrap_up": 3, "paused": 4}
 
-_AGENT_OPS = ("login", "logout", "ready", "pause")
+_AGENT_OPS = ("login", "logout", "ready", "pause", "set_agent")
 
 
 class CallFacts:
@@ -120,13 +120,15 @@ class CallLog:
 
     # -- the observer
     def __call__(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
-        if op == "add_queue":
+        if op in ("add_queue", "update_queue"):
             q = args[0]
-            self.queue_names.append(q["name"])
+            if op == "add_queue":
+                self.queue_names.append(q["name"])
             self._wrap[q["name"]] = float(q.get("wrap_up") or 0.0)
             if q.get("service_level"):
                 self.service_levels[q["name"]] = float(q["service_level"][1])
-            return
+            if op == "add_queue":
+                return
         if op == "note":
             if args and args[0] == "clock" and isinstance(args[1], dict):
                 self.clock.append((float(args[1]["engine"]), float(args[1]["unix"])))
@@ -151,6 +153,8 @@ class CallLog:
             self._tell("enter", booked)
         elif op in _AGENT_OPS:
             touched.append(args[0])
+        elif op in ("update_queue", "remove_queue"):
+            pass                                               # live reconfiguration: its decisions below
         else:
             c = self._open.get(args[0]) if op != "advance" else None
             if c is not None:

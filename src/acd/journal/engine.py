@@ -42,7 +42,7 @@ __all__ = ("JournaledEngine", "Observer", "COMMANDS", "CALL_COMMANDS", "apply_re
 #: engine commands a journal may hold (anything else in a journal is an error, never applied)
 COMMANDS = ("login", "logout", "ready", "pause", "enqueue", "answer", "ring_no_answer", "reject", "abandon",
             "withdraw", "complete", "advance", "accept_callback", "callback_answered", "callback_failed",
-            "schedule_callback")
+            "schedule_callback", "set_agent", "update_queue", "remove_queue")
 _CONFIG = ("add_skill", "add_queue")
 _OPTIONS = ("agent_strategy", "seed", "ring_no_answer", "no_answer_delay", "reject_delay", "call_choice",
             "patience_window")
@@ -253,8 +253,10 @@ class JournaledEngine:
     def _run(self, op: str, args: Tuple[Any, ...]) -> List[Any]:
         self._ensure_up()
         before = self.engine.now
+        if op == "update_queue":
+            args = _queue_args(args)   # journaled as a plain table, applied as an acd.Queue
         try:
-            out = list(getattr(self.engine, op)(*args))
+            out = list(getattr(self.engine, op)(*_engine_args(op, args)))
         except AcdError:
             # refused: only the time it let pass is kept (deadlines may have fallen due); their
             # decisions are journaled with that advance and handed out with the next command
@@ -360,7 +362,7 @@ def apply_record(engine: Any, path: str, seq: int, op: str, args: Tuple[Any, ...
                 raise TypeError("add_queue takes one queue table")
             engine.add_queue(queue_from_dict(args[0]))
             return []
-        return list(getattr(engine, op)(*args))
+        return list(getattr(engine, op)(*_engine_args(op, args)))
     except AcdError as e:
         raise JournalError(f"{where} ({op}) is refused on replay: {e}; the journal does not match this "
                            "engine") from None
@@ -421,7 +423,24 @@ _PARAMS = {
     "callback_answered": ("call", "now"),
     "callback_failed": ("call", "now"),
     "schedule_callback": ("call", "queue", "at", "now", "priority", "requirements"),
+    "set_agent": ("agent", "skills", "now", "queues"),
+    "update_queue": ("queue", "now"),
+    "remove_queue": ("queue", "now"),
 }
+
+
+def _queue_args(args: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """update_queue's arguments as journaled: the queue as a table (an acd.Queue, or a table already)."""
+    if args and isinstance(args[0], Queue):
+        return (_queue_to_dict(args[0]),) + tuple(args[1:])
+    return args
+
+
+def _engine_args(op: str, args: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    """A journaled tuple as the engine takes it: update_queue's table becomes an acd.Queue again."""
+    if op == "update_queue" and args and isinstance(args[0], dict):
+        return (queue_from_dict(args[0]),) + tuple(args[1:])
+    return args
 
 
 #: where each command keeps its time in the journal's tuple (readers of records need only that)

@@ -517,6 +517,21 @@ class Dispatcher:
     def status(self) -> Dict[str, Any]:
         return build_status(self)
 
+    # ============================================================= reload
+    def reload(self, by: str = "api") -> Dict[str, Any]:
+        """Reload the configuration file (SIGHUP, ``POST /api/reload``): see :mod:`.reload`."""
+        from .reload import reload_config
+        return reload_config(self, by)
+
+    def apply_config(self, config: ServiceConfig) -> None:
+        """Hold ``config`` from now on: every table derived from it is built first, then all are
+        swapped together (no await in between: no coroutine sees half of it)."""
+        agents = {a.id: a for a in config.agents}
+        queue_defs = {q.name: q for q in config.queues}
+        device_agents = {a.device.lower(): a.id for a in config.agents if a.device}
+        self.config, self.agents, self.queue_defs, self.device_agents = config, agents, queue_defs, device_agents
+        self.commands.config = config
+
     # ============================================================= commands
     def _run(self, op: str, call: Any, make_args: Callable[[float], Tuple[Any, ...]]) -> List[Any]:
         out = self.commands.run(op, make_args)

@@ -92,6 +92,10 @@ class Counters:
         self.assigns: Dict[Any, Assign] = {}
 
     def apply(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
+        if op == "update_queue":     # live reconfiguration: the new target from now on
+            q = args[0]
+            fraction, seconds = q["service_level"]
+            self.targets[q["name"]] = (float(fraction), float(seconds))
         if op == "add_queue":
             q = args[0]
             fraction, seconds = q["service_level"]

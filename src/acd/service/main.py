@@ -20,6 +20,7 @@ from ..errors import AcdError
 from . import logs
 from .app import Dispatcher
 from .config import LOG_LEVELS, ServiceConfig, load_config
+from .reload import reload_or_log
 
 __all__ = ("main",)
 
@@ -53,11 +54,22 @@ async def _serve(cfg: ServiceConfig) -> int:
         logs.event(log, logging.INFO, "signal", f"received {name}; draining, then stopping", signal=name)
         stop.set()
 
+    def on_hangup() -> None:
+        # reload acd.toml (docs/reload.md): an invalid file is refused and logged, the old one kept
+        logs.event(log, logging.INFO, "signal", "received SIGHUP; reloading the configuration", signal="SIGHUP")
+        reload_or_log(dispatcher, "SIGHUP")
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             loop.add_signal_handler(sig, on_signal, sig)
             installed.append(sig)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+            pass
+    if hasattr(signal, "SIGHUP"):
+        try:
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
+            installed.append(signal.SIGHUP)
+        except (NotImplementedError, RuntimeError, ValueError):
             pass
     try:
         rejoining = False

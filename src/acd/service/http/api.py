@@ -19,7 +19,9 @@ POST (``Authorization: Bearer <[http] token>``; answers JSON):
 
 * ``/api/calls/<call>/end`` -- end a stuck call;
 * ``/api/agents/<agent>/logout`` -- log an agent out at once (its call ended first);
-* ``/api/agents/<agent>/ready`` -- make an agent available at once.
+* ``/api/agents/<agent>/ready`` -- make an agent available at once;
+* ``/api/reload`` -- reload the configuration file (as SIGHUP does; docs/reload.md): 200 with what
+  changed (and what needs a restart), 400 with the reason when the file is invalid (nothing changed).
 
 Errors: 400 bad input, 401 no or wrong token, 403 no token configured, 404
 unknown call or agent, 409 not allowed in its state, 503 the journal is down
@@ -119,6 +121,12 @@ def actions(app: "Dispatcher", guard: Optional[TokenGuard] = None) -> Dict[str, 
     on_agents: Dict[str, Callable[[str, str], Dict[str, Any]]] = {"logout": sup.logout, "ready": sup.ready}
 
     def api(request: Request) -> Response:
+        if request.path == "/api/reload":
+            try:
+                done = app.reload(f"http {request.remote}")
+            except AcdError as exc:
+                return _error(exc)
+            return json_response(200, render_json({"ok": True, **done}))
         parts = request.path.split("/")          # "", "api", kind, id, action
         if len(parts) != 5 or not parts[3]:
             return text(404, "not found: POST /api/calls/<call>/end or /api/agents/<agent>/<logout|ready>")

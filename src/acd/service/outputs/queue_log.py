@@ -151,8 +151,8 @@ class QueueLogWriter:
         if op in ("login", "logout", "pause", "ready"):
             self._agent(op, args, t)
             return
-        if op == "advance":
-            return
+        if op in ("advance", "set_agent", "update_queue", "remove_queue"):
+            return                      # no line of their own (their decisions follow)
         call = args[0]
         if op == "enqueue":
             queue = args[1]
