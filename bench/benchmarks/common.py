@@ -47,3 +47,6 @@ AGI_AGENTS = 100
 JOURNAL_PG_PRODUCERS = 16
 JOURNAL_PG_SECONDS = 2.0
 JOURNAL_PG_WARMUP = 0.3
+
+# live reconfiguration (appended: issue 15 part 4): agents changed by one reload
+RELOAD_AGENTS = 1000

@@ -68,8 +68,9 @@ def plan(old: ServiceConfig, new: ServiceConfig, engine: Any, in_force: Dict[str
         before = old_agents.get(a.id)
         if before is None or _agent_profile(before) != _agent_profile(a):
             agents.append(a)
+    new_ids = {a.id for a in new.agents}
     for a in old.agents:
-        if engine.agent_state(a.id) != "logged_out" and new.agent(a.id) is None:
+        if a.id not in new_ids and engine.agent_state(a.id) != "logged_out":
             gone.append(a.id)      # stays logged in as it was; cannot log in again
     restart = [name for name in RESTART_SECTIONS if getattr(old, name) != getattr(new, name)]
     return dict(skills=skills, add=add, update=update, agents=agents, remove=remove, gone=gone,

@@ -81,7 +81,7 @@ class Today:
 
     # -- the projection
     def apply(self, seq: int, op: str, args: Tuple[Any, ...], decisions: List[Any]) -> None:
-        if op == "add_queue":
+        if op in ("add_queue", "update_queue"):     # update_queue: a live reload's new target
             self._targets[args[0]["name"]] = float(args[0]["service_level"][1])
         self.log(seq, op, args, decisions)
 
