@@ -531,6 +531,9 @@ class Dispatcher:
         device_agents = {a.device.lower(): a.id for a in config.agents if a.device}
         self.config, self.agents, self.queue_defs, self.device_agents = config, agents, queue_defs, device_agents
         self.commands.config = config
+        # [preferred]: the window applies to lookups at once (what was seen is kept; a longer
+        # window does not bring back entries already pruned)
+        self.last_agents.remember = config.preferred.remember
 
     # ============================================================= commands
     def _run(self, op: str, call: Any, make_args: Callable[[float], Tuple[Any, ...]]) -> List[Any]:

@@ -38,7 +38,7 @@ __all__ = ("LIVE_SECTIONS", "RESTART_SECTIONS", "reload_config", "plan")
 log = logging.getLogger("acd.service")
 
 #: sections a reload applies to the running service
-LIVE_SECTIONS = ("skills", "queues", "agents", "prompts", "callback", "schedules", "survey")
+LIVE_SECTIONS = ("skills", "queues", "agents", "prompts", "callback", "schedules", "survey", "preferred")
 #: sections read once at start: a change is reported as needing a restart, and not applied
 RESTART_SECTIONS = ("engine", "fastagi", "ami", "journal", "ha", "http", "service", "webhooks", "queue_log")
 
