@@ -153,15 +153,18 @@ def open_at(path, clock, **kw):
 
 
 def fill_until_full(je, start):
-    """Enqueue/abandon calls until the journal refuses a write; return the call that failed."""
+    """Enqueue/abandon calls until the journal refuses a write; return the call that failed.  Each
+    pair is one group commit, so that the write that fails holds the enqueue wherever the page
+    limit falls (record sizes change as commands and queues gain fields)."""
     i = start
     while True:
         call = f"f{i}"
         try:
-            je.enqueue(call, "q", float(i))
+            with je.batch():
+                je.enqueue(call, "q", float(i))
+                je.abandon(call, float(i))
         except JournalError:
             return call, float(i)
-        je.abandon(call, float(i))
         i += 1
 
 

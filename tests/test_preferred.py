@@ -201,3 +201,56 @@ def test_unknown_queue_comes_before_preferred_checks(engine_cls):
     e = make(engine_cls)
     with pytest.raises(acd.UnknownQueue):
         e.enqueue("c1", "nope", 0.0, preferred="a1")
+
+
+# ---------------------------------------------------------------- with queue-state rules and live changes
+
+def test_max_length_counts_held_callers(engine_cls):
+    e = make(engine_cls)
+    e.add_queue(Queue("tiny", max_length=1, wrap_up=0.0))
+    e.login("a1", {"fr": 3}, 0.0)
+    busy(e, "a1", "x", queue="tiny")
+    e.enqueue("back", "tiny", 1.0, preferred=("a1",))
+    assert e.snapshot()["queues"]["tiny"]["held"] == 1
+    assert e.enqueue("more", "tiny", 2.0) == [Exit("more", "tiny", "full")]
+
+
+def test_a_held_caller_stays_when_the_last_staffed_agent_leaves(engine_cls):
+    e = make(engine_cls)
+    e.add_queue(Queue("empty", leave_when_no_agents=True, wrap_up=0.0))
+    e.login("a1", {"fr": 3}, 0.0)
+    e.login("a2", {"fr": 3}, 0.0)
+    busy(e, "a1", "x", queue="empty")
+    e.enqueue("back", "empty", 1.0, preferred=("a1",))
+    e.enqueue("other", "empty", 1.0)
+    assert e.calls()["other"] == "offered"
+    e.abandon("other", 2.0)
+    e.pause("a1", 3.0)                    # deferred: a1 is talking
+    assert e.logout("a2", 4.0) == []      # a1 is still staffed (talking)
+    # a1's call ends: its deferred pause happens, and nobody is left -- but the held caller waits
+    # for a1, who is logged in
+    assert e.complete("x", 5.0) == []
+    assert e.call_state("back") == "waiting"
+    assert e.ready("a1", 6.0) == [Assign("back", "a1", "empty", 5.0)]
+
+
+def test_update_queue_ends_the_holds_in_it(engine_cls):
+    e = make(engine_cls)
+    e.login("a1", {"fr": 3}, 0.0)
+    busy(e, "a1", "x")
+    e.login("a2", {"fr": 3}, 0.0, paused="lunch")
+    e.enqueue("back", "general", 1.0, preferred=("a1",))
+    e.ready("a2", 2.0)
+    assert e.update_queue(Queue("general", wrap_up=5.0), 3.0) == [Assign("back", "a2", "general", 2.0)]
+    assert e.snapshot()["queues"]["general"]["held"] == 0
+
+
+def test_set_agent_releases_the_calls_held_for_it(engine_cls):
+    e = make(engine_cls)
+    e.login("a1", {"fr": 3}, 0.0)
+    busy(e, "a1", "x")
+    e.login("a2", {"fr": 3}, 0.0, paused="lunch")
+    e.enqueue("back", "general", 1.0, preferred=("a1",))
+    e.ready("a2", 2.0)
+    assert e.set_agent("a1", {"fr": 3}, 3.0) == []          # same skills: the hold stays
+    assert e.set_agent("a1", {"fr": 5}, 4.0) == [Assign("back", "a2", "general", 3.0)]
