@@ -259,3 +259,33 @@ def test_acd_report_on_a_real_service_journal(tmp_path):
     today = time.strftime("%Y-%m-%d")
     code, out, err = acd("report", cfg.journal.path, "--from", today, "--to", today)
     assert code == 0 and "4 calls" in out
+
+
+def test_report_counts_exits_by_reason(tmp_path):
+    """Queue-state rules' exits (docs/queue-rules.md) are in the report, by queue and reason; the calls
+    are counted offered and exited by the indicators, like max-wait exits."""
+    from acd import Queue
+    from acd.journal.report import day_report
+    path = str(tmp_path / "rules.sqlite3")
+    eng = JournaledEngine(SqliteJournal(path))
+    eng.add_queue(Queue("support", max_length=1, join_when_no_agents="refuse", leave_when_no_agents=True))
+    eng.enqueue("c1", "support", 1.0)                 # no agent: refused
+    eng.login("a1", {}, 2.0)
+    eng.enqueue("c2", "support", 3.0)                 # taken
+    eng.answer("c2", 4.0)
+    eng.enqueue("c3", "support", 5.0)                 # waits
+    eng.enqueue("c4", "support", 6.0)                 # full
+    eng.pause("a1", 7.0)                              # deferred: talking
+    eng.complete("c2", 9.0)                           # a1 paused now: c3 leaves
+    eng.journal.close()
+    journal = SqliteJournal(path)
+    try:
+        log = replay_journal(journal, CallLog)
+    finally:
+        journal.close()
+    report = day_report(log, path)
+    assert report.exits == {"support": {"full": 1, "no_agents": 2}}
+    assert "exits by reason: support full 1 no_agents 2" in report.heading()
+    assert report.to_dict()["exits"] == {"support": {"full": 1, "no_agents": 2}}
+    s = report.summary()["support"]
+    assert (s["offered"], s["answered"], s["exited"]) == (4, 1, 3)

@@ -113,6 +113,9 @@ class CallLog:
         self._offered: set[Any] = set()                       # agents offered a call by this record
         #: ``(queue, unix time)`` of each call refused outside opening hours (its "closed" notes)
         self.closed: List[Tuple[str, float]] = []
+        #: ``(queue, reason, engine time)`` of each Exit decision (max_wait, callback_failed, and the
+        #: queue-state rules' full, no_agents, wait_too_long: docs/queue-rules.md)
+        self.exits: List[Tuple[str, str, float]] = []
         #: ``(engine time, unix time)`` of each start of the service (its "clock" notes)
         self.clock: List[Tuple[float, float]] = []
         self.first: Optional[float] = None                    # engine time of the first timed record
@@ -192,6 +195,7 @@ class CallLog:
                 fc.overflowed = True
                 fc.queue_now = d.to_queue
             elif isinstance(d, Exit):
+                self.exits.append((d.queue, d.reason, now))
                 failed = fc.cb_accepted and d.reason == "callback_failed"
                 self._end(fc, now, _CB_FAILED if failed else _EXITED)
             elif isinstance(d, OfferCallback):

@@ -53,6 +53,8 @@ class DayReport:
     short_abandon: float
     notes: List[str] = field(default_factory=list)     # what the reader could not give, for the heading
     closed: Dict[str, int] = field(default_factory=dict)   # queue -> calls refused outside opening hours
+    #: queue -> Exit reason -> calls (max_wait, callback_failed, full, no_agents, wait_too_long)
+    exits: Dict[str, Dict[str, int]] = field(default_factory=dict)
 
     def _opts(self) -> Dict[str, Any]:
         return {"sl_threshold": self.sl_threshold, "short_abandon": self.short_abandon}
@@ -86,6 +88,9 @@ class DayReport:
         if self.closed:
             still += "; outside opening hours (not offered): " + ", ".join(
                 f"{n} for {q}" for q, n in sorted(self.closed.items()))
+        if self.exits:
+            still += "; exits by reason: " + ", ".join(
+                f"{q} " + " ".join(f"{r} {n}" for r, n in sorted(by.items())) for q, by in sorted(self.exits.items()))
         notes = "".join(f"\nnote: {n}" for n in self.notes)
         return (f"{self.journal}: {len(self.records):,} calls, {span}; service level within "
                 f"{self.sl_threshold:g} s, short abandons under {self.short_abandon:g} s{still}{notes}")
@@ -116,6 +121,7 @@ class DayReport:
         return {
             "journal": self.journal, "calls": int(len(self.records)), "open_calls": self.open_calls,
             "notes": list(self.notes), "closed": dict(self.closed),
+            "exits": {q: dict(by) for q, by in self.exits.items()},
             "origin_unix": self.origin, "interval": self.interval, "sl_threshold": self.sl_threshold,
             "short_abandon": self.short_abandon,
             "summary": {g: {k: _json(v) for k, v in ind.items()} for g, ind in self.summary().items()},
@@ -245,8 +251,18 @@ def day_report(log: CallLog, path: str, *, since: Optional[float] = None, until:
     for queue, at in log.closed:                     # unix times: --from/--to apply as they are
         if (since is None or at >= since) and (until is None or at < until):
             closed[queue] = closed.get(queue, 0) + 1
+    exits: Dict[str, Dict[str, int]] = {}
+    raw = list(getattr(log, "exits", ()))            # (queue, reason, engine time); a queue_log has none
+    if raw:
+        at = np.array([e[2] for e in raw], dtype=float)
+        if log.clock:
+            at = to_unix(at, log.clock)
+        for (queue, reason, _), t in zip(raw, at):
+            if (since is None or t >= since) and (until is None or t < until):
+                by = exits.setdefault(queue, {})
+                by[reason] = by.get(reason, 0) + 1
     return DayReport(journal=path, queue_names=list(log.queue_names), records=rec, agent_intervals=iv,
                      agent_names=list(log.agent_names), origin=origin, open_calls=log.open_calls,
                      interval=float(interval), sl_threshold=float(sl_threshold), short_abandon=float(short_abandon),
-                     closed=closed)
+                     closed=closed, exits=exits)
 
