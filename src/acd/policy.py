@@ -246,12 +246,12 @@ class Queue:
             raise InvalidInput(f"callback_risk must be a probability in [0, 1) or None, got {r!r}")
         if r is not None:
             object.__setattr__(self, "callback_risk", float(r))
-        a = self.callback_attempts
-        if isinstance(a, bool) or not isinstance(a, int) or not 1 <= a <= 20:
-            raise InvalidInput(f"callback_attempts must be an int in 1..20, got {a!r}")
-        b = self.scheduled_boost
-        if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= MAX_PRIORITY:
-            raise InvalidInput(f"scheduled_boost must be an int in 0..{MAX_PRIORITY}, got {b!r}")
+        attempts = self.callback_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+            raise InvalidInput(f"callback_attempts must be an int in 1..20, got {attempts!r}")
+        boost = self.scheduled_boost
+        if isinstance(boost, bool) or not isinstance(boost, int) or not 0 <= boost <= MAX_PRIORITY:
+            raise InvalidInput(f"scheduled_boost must be an int in 0..{MAX_PRIORITY}, got {boost!r}")
         n = self.max_length
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1_000_000_000):
             raise InvalidInput(f"max_length must be None (unlimited) or an int in 1..1000000000, got {n!r}")
@@ -263,9 +263,9 @@ class Queue:
             if not isinstance(w, Mapping) or set(w) != {"seconds", "then"}:
                 raise InvalidInput('if_wait_over must be None or a table {"seconds": s, "then": action}, '
                                    f"got {w!r}")
-            secs = _check_seconds("if_wait_over seconds", w["seconds"])
+            over = _check_seconds("if_wait_over seconds", w["seconds"])
             self._check_rule("if_wait_over then", w["then"], WAIT_RULES)
-            object.__setattr__(self, "if_wait_over", {"seconds": secs, "then": w["then"]})
+            object.__setattr__(self, "if_wait_over", {"seconds": over, "then": w["then"]})
 
     def _check_rule(self, field_name: str, value: object, words: Tuple[str, ...]) -> None:
         choices = " | ".join(f'"{x}"' for x in words + ("overflow:<queue>",))

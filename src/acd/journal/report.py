@@ -254,10 +254,10 @@ def day_report(log: CallLog, path: str, *, since: Optional[float] = None, until:
     exits: Dict[str, Dict[str, int]] = {}
     raw = list(getattr(log, "exits", ()))            # (queue, reason, engine time); a queue_log has none
     if raw:
-        at = np.array([e[2] for e in raw], dtype=float)
+        when = np.array([e[2] for e in raw], dtype=float)
         if log.clock:
-            at = to_unix(at, log.clock)
-        for (queue, reason, _), t in zip(raw, at):
+            when = to_unix(when, log.clock)
+        for (queue, reason, _), t in zip(raw, when):
             if (since is None or t >= since) and (until is None or t < until):
                 by = exits.setdefault(queue, {})
                 by[reason] = by.get(reason, 0) + 1

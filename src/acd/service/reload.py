@@ -20,6 +20,7 @@ in one step, between two events of the loop, once the engine commands are durabl
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
@@ -45,6 +46,10 @@ RESTART_SECTIONS = ("engine", "fastagi", "ami", "journal", "ha", "http", "servic
 
 def _agent_profile(entry: Any) -> Tuple[Dict[str, int], Optional[List[str]]]:
     return dict(entry.skills), (sorted(entry.queues) if entry.queues is not None else None)
+
+
+def _remove_args(name: str, now: float) -> Tuple[Any, ...]:
+    return (name, now)
 
 
 def plan(old: ServiceConfig, new: ServiceConfig, engine: Any, in_force: Dict[str, Any]) -> Dict[str, Any]:
@@ -135,7 +140,7 @@ def reload_config(app: "Dispatcher", by: str) -> Dict[str, Any]:
     kept: List[Dict[str, str]] = []
     for name in _removal_order(p["remove"], policies):
         try:
-            decisions += cmds.run("remove_queue", lambda now, n=name: (n, now))
+            decisions += cmds.run("remove_queue", functools.partial(_remove_args, name))
         except InvalidState as exc:
             kept.append({"queue": name, "reason": str(exc)})
             continue
