@@ -952,7 +952,10 @@ def test_fuzz_hostile_peers_never_crash_the_server(payload, reply):
         server.route("enqueue", handler)
         port = await serving(server)
         try:
-            await fake_call(port, lambda cmd: reply, env=payload, read_timeout=3)
+            try:
+                await fake_call(port, lambda cmd: reply, env=payload, read_timeout=3)
+            except ConnectionError:
+                pass   # the server may drop a hostile peer while it still writes: what matters is the next call
             return await fake_call(port)
         finally:
             await server.stop(timeout=1)
