@@ -32,8 +32,8 @@ setup() {
     # reinstall when the build inputs changed
     if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py constraints.txt src/acd/adapters/asterisk/agi_relay.c src/acd/_core.pyx src/acd/_core.pxd src/acd/sim/_loop.pyx -newer "$stamp" 2>/dev/null)" ]; then
         step "upgrade pip" "$VENV/bin/python" -m pip install -q --upgrade pip
-        step "build and install acd with its test, bench and postgres extras (compiles the core)" \
-            "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,bench,postgres]"
+        step "build and install acd with its test, bench, postgres and planning extras (compiles the core)" \
+            "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[test,bench,postgres,planning]"
         touch "$stamp"
     else
         echo "dev.sh: $VENV is up to date" >&2
