@@ -334,15 +334,39 @@ def test_large_systems_are_finite_and_sane():
 
 # ---------------------------------------------------------------- staffing
 
+OLD = {"max_occupancy": None, "min_over_load": False}   # the defaults before safe staffing
 
-def _meets(n, lam, aht, sl=(0.8, 20.0), patience=None, max_abandon=None, max_occupancy=None):
+
+def _indicators(n, lam, aht, patience, t):
+    """SL over offered, abandonment, ASA of answered, occupancy with n agents, from erlang_a (checked above)."""
     if n == 0:
-        return False
-    r = erlang.erlang_a(n, lam, aht, math.inf if patience is None else patience, sl[1] if sl else 0.0)
-    if patience is None and lam * aht >= n:
-        return False
-    return ((sl is None or r.service_level >= sl[0]) and (max_abandon is None or r.p_abandon <= max_abandon)
-            and (max_occupancy is None or r.occupancy <= max_occupancy))
+        return 0.0, (0.0 if patience is None else 1.0), math.inf, 0.0
+    r = erlang.erlang_a(n, lam, aht, math.inf if patience is None else patience, t)
+    return r.service_level, r.p_abandon, r.asa, r.occupancy
+
+
+def _failing(n, lam, aht, sl=(0.8, 20.0), patience=None, max_abandon=None, max_occupancy=0.9, min_over_load=True,
+             max_asa=None):
+    """The targets n agents fail (Erlang C also fails without more agents than the load)."""
+    s, ab, asa, occ = _indicators(n, lam, aht, patience, sl[1] if sl else 0.0)
+    out = set()
+    if sl is not None and s < sl[0]:
+        out.add("service_level")
+    if max_abandon is not None and ab > max_abandon:
+        out.add("abandon")
+    if max_asa is not None and not asa <= max_asa:
+        out.add("asa")
+    if max_occupancy is not None and occ > max_occupancy:
+        out.add("occupancy")
+    if (min_over_load or patience is None) and n <= lam * aht * (1 + 1e-9):
+        out.add("load")
+    if n == 0 and lam > 0:
+        out.add("no agent")
+    return out
+
+
+def _meets(n, lam, aht, **kw):
+    return not _failing(n, lam, aht, **kw)
 
 
 @pytest.mark.parametrize("per_hour, aht, kw", [
@@ -354,15 +378,22 @@ def _meets(n, lam, aht, sl=(0.8, 20.0), patience=None, max_abandon=None, max_occ
     (50.0, 600.0, {"service_level": None, "patience": 200.0, "max_abandon": 0.05}),
     (398000.0, 180.0, {"patience": 300.0}),
     (398000.0, 180.0, {}),
+    (750.0, 420.0, {"service_level": (0.8, 60.0), "patience": 180.0, "max_asa": 5.0}),
+    (750.0, 420.0, {"service_level": (0.8, 60.0), "patience": 180.0, "max_asa": 5.0, **OLD}),
 ])
-def test_staff_is_the_fewest_agents_meeting_targets(per_hour, aht, kw):
+@pytest.mark.parametrize("defaults", ["safe", "old"])
+def test_staff_is_the_fewest_agents_meeting_targets(per_hour, aht, kw, defaults):
     lam = per_hour / HOUR
+    kw = dict(kw, **OLD) if defaults == "old" else kw
     n = erlang.staff(lam, aht, **kw)
-    sl = kw.get("service_level", (0.8, 20.0))
-    args = dict(sl=sl, patience=kw.get("patience"), max_abandon=kw.get("max_abandon"),
-                max_occupancy=kw.get("max_occupancy"))
+    args = dict(sl=kw.get("service_level", (0.8, 20.0)), patience=kw.get("patience"),
+                max_abandon=kw.get("max_abandon"), max_occupancy=kw.get("max_occupancy", 0.9),
+                min_over_load=kw.get("min_over_load", True), max_asa=kw.get("max_asa"))
     assert _meets(n, lam, aht, **args)
     assert not _meets(n - 1, lam, aht, **args)
+    d = erlang.staff_detail(lam, aht, **kw)
+    assert d.agents == d.scheduled == n and d.fails == ()
+    assert d.bound in _failing(n - 1, lam, aht, **args)
 
 
 def test_staff_reference_case_and_shrinkage():
@@ -375,6 +406,89 @@ def test_staff_reference_case_and_shrinkage():
     assert erlang.staff(lam, 180.0, max_occupancy=0.6) == 17
     assert erlang.staff(0.0, 180.0) == 0
     assert erlang.staff(lam, 180.0, patience=math.inf) == 14
+    d = erlang.staff_detail(lam, 180.0, patience=300.0, shrinkage=0.3)
+    assert (d.agents, d.scheduled, d.bound, d.model) == (13, 19, "service_level", "erlang A")
+    assert d.service_level == pytest.approx(0.858178, abs=1e-6)
+    z = erlang.staff_detail(0.0, 180.0, patience=300.0)
+    assert (z.agents, z.scheduled, z.bound, z.service_level, z.p_abandon) == (0, 0, "zero", 1.0, 0.0)
+    # no target at all: one agent because calls arrive (Erlang A), more than the load for Erlang C
+    assert erlang.staff_detail(lam, 180.0, service_level=None, patience=300.0, **OLD).agents == 1
+    assert erlang.staff_detail(lam, 180.0, service_level=None, patience=300.0, **OLD).bound == "none"
+    assert erlang.staff_detail(lam, 180.0, service_level=None, **OLD).agents == 11
+    assert erlang.staff_detail(lam, 180.0, service_level=None, **OLD).bound == "load"
+
+
+def test_safe_defaults_bind_where_a_service_level_alone_understaffs():
+    """Issue 13: 87.5 and 1,050 Erlangs of 420 s calls, 3 min patience, 80 % in 60 s.
+
+    Checked against the incomplete-gamma closed forms (scipy), not erlang_a.
+    """
+    sl = (0.8, 60.0)
+
+    def ref(n, lam):
+        p_wait, p_ab, s = erlang_a_gamma(n, lam, 420.0, 180.0, 60.0)
+        return s, p_ab, lam * (1 - p_ab) * 420.0 / n
+
+    lam = 87.5 / 420.0
+    old = erlang.staff_detail(lam, 420.0, service_level=sl, patience=180.0, **OLD)
+    assert (old.agents, old.bound) == (79, "service_level")          # below the load: what the issue reports
+    s, p_ab, occ = ref(79, lam)
+    assert s >= 0.8 > ref(78, lam)[0]
+    assert p_ab == pytest.approx(0.115, abs=5e-4) and occ == pytest.approx(0.98, abs=5e-3)
+    assert old.p_abandon == pytest.approx(p_ab, rel=1e-7) and old.occupancy == pytest.approx(occ, rel=1e-7)
+    floor = erlang.staff_detail(lam, 420.0, service_level=sl, patience=180.0, max_occupancy=None)
+    assert (floor.agents, floor.bound) == (88, "load")
+    safe = erlang.staff_detail(lam, 420.0, service_level=sl, patience=180.0)
+    assert safe.agents >= 88 and safe.bound == "occupancy"
+    assert ref(safe.agents, lam)[2] <= 0.9 < ref(safe.agents - 1, lam)[2]
+    assert erlang.staff(lam, 420.0, service_level=sl, patience=180.0) == safe.agents == 96
+    lam = 1050.0 / 420.0
+    assert erlang.staff(lam, 420.0, service_level=sl, patience=180.0, **OLD) == 850
+    assert erlang.staff_detail(lam, 420.0, service_level=sl, patience=180.0, max_occupancy=None).agents == 1051
+    big = erlang.staff_detail(lam, 420.0, service_level=sl, patience=180.0)
+    assert big.bound == "occupancy" and ref(big.agents, lam)[2] <= 0.9 < ref(big.agents - 1, lam)[2]
+
+
+def test_evaluate_agents():
+    lam = 87.5 / 420.0
+    e = erlang.evaluate_agents(79, lam, 420.0, service_level=(0.8, 60.0), patience=180.0)
+    assert e.bound == "given" and e.fails == ("occupancy", "load")
+    r = erlang.erlang_a(79, lam, 420.0, 180.0, 60.0)
+    assert (e.service_level, e.p_abandon, e.asa, e.occupancy) == (r.service_level, r.p_abandon, r.asa, r.occupancy)
+    assert erlang.evaluate_agents(96, lam, 420.0, service_level=(0.8, 60.0), patience=180.0).fails == ()
+    assert erlang.evaluate_agents(79, lam, 420.0, service_level=(0.8, 60.0), patience=180.0, **OLD).fails == ()
+    zero = erlang.evaluate_agents(0, lam, 420.0, patience=180.0, max_abandon=0.1, shrinkage=0.2)
+    assert zero.fails == ("service_level", "abandon", "load") and zero.p_abandon == 1.0 and zero.asa == math.inf
+    assert erlang.evaluate_agents(10, lam, 420.0, shrinkage=0.5).scheduled == 20
+    # Erlang C below the load: unstable, every target fails
+    c = erlang.evaluate_agents(80, lam, 420.0, service_level=(0.8, 60.0), max_asa=30.0)
+    assert c.fails == ("service_level", "asa", "occupancy", "load") and c.model == "erlang C"
+    assert erlang.evaluate_agents(3, 0.0, 420.0).bound == "zero"
+
+
+_TARGET_SETS = st.fixed_dictionaries({}, optional={
+    "max_abandon": st.floats(0.005, 0.3), "max_asa": st.floats(2.0, 120.0),
+    "max_occupancy": st.none() | st.floats(0.6, 1.0), "min_over_load": st.booleans(),
+    "service_level": st.none() | st.tuples(st.floats(0.3, 0.97), st.floats(0.0, 120.0))})
+
+
+@settings(max_examples=40, deadline=None)
+@given(per_hour=st.floats(1.0, 4000.0), aht=st.floats(30.0, 900.0),
+       patience=st.none() | st.floats(10.0, 3600.0), targets=_TARGET_SETS)
+def test_staffing_meets_every_target_and_one_fewer_fails_the_bound(per_hour, aht, patience, targets):
+    if patience is None:
+        targets.pop("max_abandon", None)
+    lam = per_hour / HOUR
+    d = erlang.staff_detail(lam, aht, patience=patience, **targets)
+    args = dict(sl=targets.get("service_level", (0.8, 20.0)), patience=patience,
+                max_abandon=targets.get("max_abandon"), max_occupancy=targets.get("max_occupancy", 0.9),
+                min_over_load=targets.get("min_over_load", True), max_asa=targets.get("max_asa"))
+    assert _failing(d.agents, lam, aht, **args) == set()
+    below = _failing(d.agents - 1, lam, aht, **args)
+    assert below, "one agent fewer meets every target"
+    assert d.bound in below or (d.bound == "none" and below == {"no agent"})
+    e = erlang.evaluate_agents(d.agents - 1, lam, aht, patience=patience, **targets)
+    assert set(e.fails) == below - {"no agent"} and d.bound in e.fails + ("none",)
 
 
 @settings(max_examples=50, deadline=None)
@@ -429,6 +543,15 @@ def test_staff_intervals():
     (lambda: erlang.staff(1.0, 180.0, shrinkage=1.0), "shrinkage must be a finite number >= 0 and < 1, got 1.0"),
     (lambda: erlang.staff(1.0, 180.0, max_occupancy=0.0), "max_occupancy must be a finite number > 0 and <= 1"),
     (lambda: erlang.staff_intervals([1.0, -2.0], 180.0), "arrival_rate must be a finite number >= 0, got -2.0"),
+    # targets that can never be met
+    (lambda: erlang.staff(1.0, 180.0, patience=60.0, max_abandon=0.0),
+     "max_abandon 0 (answer rate 1.0) can never be met with a finite patience"),
+    (lambda: erlang.staff_detail(1.0, 180.0, service_level=(1.0, 60.0), patience=60.0),
+     "got 1.0 (100 % answered within 60 can never be met)"),
+    (lambda: erlang.staff(1.0, 180.0, max_asa=0.0), "max_asa must be > 0, got 0.0 (an ASA of 0 can never be met"),
+    (lambda: erlang.staff(1.0, 180.0, max_asa=-1.0), "max_asa must be a finite number > 0, got -1.0"),
+    (lambda: erlang.staff(1.0, 180.0, min_over_load=None), "min_over_load must be True or False, got None"),
+    (lambda: erlang.evaluate_agents(-1, 1.0, 180.0), "agents must be an int >= 0, got -1"),
 ])
 def test_input_errors(call, message):
     with pytest.raises(InvalidInput) as info:

@@ -107,7 +107,11 @@ __all__ = (
     "occupancy",
     "ErlangA",
     "erlang_a",
+    "TARGETS",
+    "Staffing",
     "staff",
+    "staff_detail",
+    "evaluate_agents",
     "staff_intervals",
 )
 
@@ -571,66 +575,166 @@ class _BTable:
 
 _MAX_AGENTS = 10_000_000
 
+#: the names :attr:`Staffing.bound` and :attr:`Staffing.fails` use, in the order ties are broken
+TARGETS = ("service_level", "abandon", "asa", "occupancy", "load")
+_LOAD_TOL = 1e-9  # relative: a load computed as 10.000000001 from calls / interval is 10
+
+
+@dataclass(frozen=True)
+class Staffing:
+    """Agents for one interval and what Erlang predicts with them (:func:`staff_detail`, :func:`evaluate_agents`).
+
+    * ``agents``: agents on the phones; ``scheduled``: ``agents / (1 - shrinkage)``
+      rounded up (the head-count to roster);
+    * ``bound``: the target that set ``agents``, the first of :data:`TARGETS`
+      that fails with one agent fewer: ``"service_level"``, ``"abandon"``
+      (the ``max_abandon`` / answer-rate cap), ``"asa"``, ``"occupancy"``,
+      ``"load"`` (the never-at-or-below-the-offered-load floor, and Erlang
+      C's own stability condition); ``"none"`` when no target binds (one
+      agent, because calls arrive), ``"zero"`` when no calls arrive (0
+      agents), ``"given"`` when the head-count was given
+      (:func:`evaluate_agents`);
+    * ``fails``: the targets not met with ``agents`` (empty for a search
+      result), in the order of :data:`TARGETS`;
+    * the indicators at ``agents`` (see :class:`ErlangA`): ``load`` in
+      Erlangs, ``service_level`` (answered within ``t`` over offered),
+      ``service_level_answered``, ``p_wait``, ``p_abandon``, ``asa`` (mean
+      wait of answered calls; ``inf`` when none is answered in finite time),
+      ``occupancy``.  With 0 agents and calls: service level 0, ASA ``inf``,
+      occupancy 0, and every call is lost (``p_abandon`` 1) with patience,
+      waits forever (``p_abandon`` 0) without.
+    """
+
+    agents: int
+    scheduled: int
+    bound: str
+    fails: Tuple[str, ...]
+    arrival_rate: float
+    aht: float
+    patience: Optional[float]
+    load: float
+    service_level: float
+    service_level_answered: float
+    p_wait: float
+    p_abandon: float
+    asa: float
+    occupancy: float
+
+    @property
+    def model(self) -> str:
+        """``"erlang A"`` (callers abandon) or ``"erlang C"`` (they wait as long as needed)."""
+        return "erlang C" if self.patience is None else "erlang A"
+
+
+@dataclass(frozen=True)
+class _Targets:
+    sl: Optional[Tuple[float, float]]
+    max_ab: Optional[float]
+    max_asa: Optional[float]
+    max_occ: Optional[float]
+    floor: bool
+
 
 def _validate_staff(arrival_rate: Any, aht: Any, service_level: Any, max_abandon: Any, patience: Any,
-                    shrinkage: Any, max_occupancy: Any, *, arrays: bool) -> Tuple[Any, ...]:
+                    shrinkage: Any, max_occupancy: Any, min_over_load: Any, max_asa: Any,
+                    *, arrays: bool) -> Tuple[Any, Any, Any, _Targets, float]:
     conv = _array_float if arrays else _scalar_float
     lam = conv("arrival_rate", arrival_rate)
     h = conv("aht", aht, lo_open=True)
     p = None if patience is None else conv("patience", patience, lo_open=True, allow_inf=True)
+    finite_patience = p is not None and bool(np.any(np.isfinite(p)))
     sl: Optional[Tuple[float, float]] = None
     if service_level is not None:
         if not (isinstance(service_level, (tuple, list)) and len(service_level) == 2):
             raise InvalidInput(f"service_level must be a (fraction, seconds) pair or None, got {service_level!r}")
-        sl = (_scalar_float("service_level fraction", service_level[0], hi=1.0, hi_open=True),
-              _scalar_float("service_level seconds", service_level[1], allow_inf=True))
+        t = _scalar_float("service_level seconds", service_level[1], allow_inf=True)
+        frac = service_level[0]
+        if _is_number(frac) and float(frac) == 1.0:
+            # some calls always wait longer than any finite t, and with patience some never get answered
+            raise InvalidInput(f"service_level fraction must be a finite number >= 0 and < 1, got {frac!r} "
+                               f"(100 % answered within {t:g} can never be met)")
+        sl = (_scalar_float("service_level fraction", frac, hi=1.0, hi_open=True), t)
     ab = None
     if max_abandon is not None:
-        ab = _scalar_float("max_abandon", max_abandon, lo_open=True, hi=1.0, hi_open=True)
         if p is None:
             raise InvalidInput(f"max_abandon needs patience (erlang a); without it callers never abandon, "
                                f"got max_abandon={max_abandon!r} and patience=None")
+        if _is_number(max_abandon) and float(max_abandon) == 0.0:
+            if finite_patience:
+                raise InvalidInput(f"max_abandon 0 (answer rate 1.0) can never be met with a finite patience: "
+                                   f"some callers always hang up before an agent is free, got max_abandon="
+                                   f"{max_abandon!r}")
+            ab = 0.0
+        else:
+            ab = _scalar_float("max_abandon", max_abandon, lo_open=True, hi=1.0)
+    asa = None
+    if max_asa is not None:
+        if _is_number(max_asa) and float(max_asa) == 0.0:
+            raise InvalidInput(f"max_asa must be > 0, got {max_asa!r} (an ASA of 0 can never be met: "
+                               f"some calls always wait)")
+        asa = _scalar_float("max_asa", max_asa, lo_open=True)
     sh = _scalar_float("shrinkage", shrinkage, hi=1.0, hi_open=True)
     occ = None if max_occupancy is None else _scalar_float("max_occupancy", max_occupancy, lo_open=True, hi=1.0)
-    return lam, h, p, sl, ab, sh, occ
+    if not isinstance(min_over_load, (bool, np.bool_)):
+        raise InvalidInput(f"min_over_load must be True or False, got {min_over_load!r}")
+    return lam, h, p, _Targets(sl, ab, asa, occ, bool(min_over_load)), sh
 
 
-def _staff_scalar(lam: float, aht: float, patience: Optional[float], sl: Optional[Tuple[float, float]],
-                  max_ab: Optional[float], max_occ: Optional[float]) -> int:
-    """Fewest agents (before shrinkage) meeting every target."""
-    if lam == 0.0:
-        return 0
+def _indicators(n: int, lam: float, aht: float, patience: float, t: float, table: _BTable) -> ErlangA:
+    if n == 0:  # nobody is ever answered
+        a = lam * aht
+        lost = 1.0 if math.isfinite(patience) else 0.0
+        return ErlangA(0, lam, aht, patience, t, a, 1.0, lost, 0.0, math.inf, math.inf, 0.0, 0.0, 0.0, math.inf)
+    return _erlang_a_scalar(n, lam, aht, patience, t, table(n))
+
+
+def _fails(n: int, r: ErlangA, tg: _Targets, erlang_c: bool) -> Tuple[str, ...]:
+    out = []
+    if tg.sl is not None and not r.service_level >= tg.sl[0]:
+        out.append("service_level")
+    if tg.max_ab is not None and not r.p_abandon <= tg.max_ab:
+        out.append("abandon")
+    if tg.max_asa is not None and not r.asa <= tg.max_asa:
+        out.append("asa")
+    if tg.max_occ is not None and not r.occupancy <= tg.max_occ:
+        out.append("occupancy")
+    a = r.load
+    if (tg.floor or erlang_c) and n <= a + _LOAD_TOL * max(a, 1.0):
+        out.append("load")
+    return tuple(out)
+
+
+def _staffing(n: int, r: ErlangA, bound: str, fails: Tuple[str, ...], patience: Optional[float],
+              shrinkage: float) -> Staffing:
+    return Staffing(
+        agents=n, scheduled=_with_shrinkage(n, shrinkage), bound=bound, fails=fails,
+        arrival_rate=float(r.arrival_rate), aht=float(r.aht), patience=patience, load=float(r.load),
+        service_level=float(r.service_level), service_level_answered=float(r.service_level_answered),
+        p_wait=float(r.p_wait), p_abandon=float(r.p_abandon), asa=float(r.asa), occupancy=float(r.occupancy))
+
+
+def _staff_scalar(lam: float, aht: float, patience: Optional[float], tg: _Targets, shrinkage: float) -> Staffing:
+    """Fewest agents meeting every target, with the one that binds."""
+    pat = math.inf if patience is None else patience
+    erlang_c = math.isinf(pat)
+    pat_out = None if erlang_c else pat
+    t = tg.sl[1] if tg.sl is not None else 0.0
     a = lam * aht
     table = _BTable(a)
-    if patience is None or math.isinf(patience):
-        # Erlang C: step up from the smallest stable n, O(1) per step
-        n = max(1, math.floor(a) + 1)
-        b = table(n)
-        while True:
-            c = _c_scalar(n, a, b)
-            met = sl is None or (1.0 - c * math.exp(-(n - a) * sl[1] / aht) if not math.isinf(sl[1]) else 1.0) >= sl[0]
-            met = met and (max_occ is None or a / n <= max_occ)
-            if met:
-                return n
-            n += 1
-            if n > _MAX_AGENTS:
-                raise AcdError(f"no staffing up to {_MAX_AGENTS} agents meets the targets (load {a!r})")
-            ab = a * b
-            b = ab / (n + ab)
+    if lam == 0.0:
+        return _staffing(0, _indicators(1, 0.0, aht, pat, t, table), "zero", (), pat_out, shrinkage)
+    seen: dict = {}
 
-    t = sl[1] if sl is not None else 0.0
-    pat: float = patience
+    def fails(n: int) -> Tuple[str, ...]:
+        if n not in seen:
+            seen[n] = _fails(n, _indicators(n, lam, aht, pat, t, table), tg, erlang_c)
+        return seen[n]
 
-    def ok(n: int) -> bool:
-        r = _erlang_a_scalar(n, lam, aht, pat, t, table(n))
-        return ((sl is None or r.service_level >= sl[0])
-                and (max_ab is None or r.p_abandon <= max_ab)
-                and (max_occ is None or r.occupancy <= max_occ))
-
-    # every indicator is monotone in n: grow an upper bound, then bisect
-    lo, hi = 0, max(1, math.ceil(a))
+    # every indicator is monotone in n: from a head-count known to fail, grow an upper bound, then bisect
+    lo = math.floor(a) if (tg.floor or erlang_c) else 0
+    hi = lo + 1
     step = max(1, math.ceil(math.sqrt(a)))
-    while not ok(hi):
+    while fails(hi):
         lo = hi
         hi += step
         step *= 2
@@ -638,11 +742,13 @@ def _staff_scalar(lam: float, aht: float, patience: Optional[float], sl: Optiona
             raise AcdError(f"no staffing up to {_MAX_AGENTS} agents meets the targets (load {a!r})")
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
+        if fails(mid):
             lo = mid
-    return hi
+        else:
+            hi = mid
+    below = fails(hi - 1)
+    bound = below[0] if below else "none"
+    return _staffing(hi, _indicators(hi, lam, aht, pat, t, table), bound, (), pat_out, shrinkage)
 
 
 def _with_shrinkage(n: int, shrinkage: float) -> int:
@@ -653,38 +759,100 @@ def _with_shrinkage(n: int, shrinkage: float) -> int:
     return r - 1 if r - x > 1.0 - 1e-9 else r  # keep 10 / 0.5 -> 20 despite rounding
 
 
-def staff(arrival_rate: float, aht: float, *, service_level: Optional[Tuple[float, float]] = (0.8, 20.0),
-          max_abandon: Optional[float] = None, patience: Optional[float] = None, shrinkage: float = 0.0,
-          max_occupancy: Optional[float] = None) -> int:
-    """Fewest agents to schedule for ``arrival_rate`` calls per time unit of mean handle time ``aht``.
-
+_TARGETS_DOC = """
     Targets (all that are given must hold):
 
     * ``service_level=(fraction, t)``: at least ``fraction`` of offered calls
       answered within ``t`` (Erlang A's ``service_level`` when ``patience``
       is given, Erlang C's ``P(W <= t)`` otherwise); ``None``: no target;
-    * ``max_abandon``: Erlang A's ``p_abandon`` at most this (needs ``patience``);
-    * ``max_occupancy``: occupancy at most this.
+    * ``max_abandon``: Erlang A's ``p_abandon`` at most this (needs
+      ``patience``; 1 minus the answer-rate target);
+    * ``max_asa``: mean wait of answered calls at most this;
+    * ``max_occupancy``: occupancy at most this, **0.9 by default**
+      (``None`` or 1: no cap);
+    * ``min_over_load``: more agents than the offered load ``a`` (``n > a``),
+      **on by default** (``False``: off).
+
+    The two defaults are the safe staffing: with abandonment a
+    service-level target alone is met with fewer agents than the load (the
+    callers who hang up make room), e.g. 87.5 Erlangs of 420 s calls with
+    3 min patience meet 80 % in 60 s with 79 agents, at 98 % occupancy and
+    11.5 % abandonment.  The floor is ``n > a`` rather than ``n >= a``
+    because it is Erlang C's stability condition: at ``n = a`` the agents
+    are never idle and without abandonment the queue grows without bound,
+    so the floor means the same under both models (for a load that is not a
+    whole number it is ``ceil(a)``).
+
+    A target that can never be met raises :class:`acd.errors.InvalidInput`:
+    a service-level fraction of 1, ``max_abandon=0`` with a finite
+    patience, ``max_asa=0``.
 
     ``patience`` (mean, same unit as ``aht``) selects Erlang A; ``None`` or
     ``inf`` selects Erlang C (which also needs more agents than the load).
     The agents found are divided by ``1 - shrinkage`` (breaks, training,
     absence) and rounded up.  A zero arrival rate needs 0 agents.
+"""
+
+
+def staff_detail(arrival_rate: float, aht: float, *, service_level: Optional[Tuple[float, float]] = (0.8, 20.0),
+                 max_abandon: Optional[float] = None, patience: Optional[float] = None, shrinkage: float = 0.0,
+                 max_occupancy: Optional[float] = 0.9, min_over_load: bool = True,
+                 max_asa: Optional[float] = None) -> Staffing:
+    lam, h, p, tg, sh = _validate_staff(arrival_rate, aht, service_level, max_abandon, patience, shrinkage,
+                                        max_occupancy, min_over_load, max_asa, arrays=False)
+    return _staff_scalar(lam, h, p, tg, sh)
+
+
+staff_detail.__doc__ = ("The fewest agents for ``arrival_rate`` calls per time unit of mean handle time ``aht``, "
+                        "as a :class:`Staffing` (agents, scheduled head-count, binding target, indicators).\n"
+                        + _TARGETS_DOC)
+
+
+def staff(arrival_rate: float, aht: float, *, service_level: Optional[Tuple[float, float]] = (0.8, 20.0),
+          max_abandon: Optional[float] = None, patience: Optional[float] = None, shrinkage: float = 0.0,
+          max_occupancy: Optional[float] = 0.9, min_over_load: bool = True, max_asa: Optional[float] = None) -> int:
+    return staff_detail(arrival_rate, aht, service_level=service_level, max_abandon=max_abandon, patience=patience,
+                        shrinkage=shrinkage, max_occupancy=max_occupancy, min_over_load=min_over_load,
+                        max_asa=max_asa).scheduled
+
+
+staff.__doc__ = ("Fewest agents to schedule for ``arrival_rate`` calls per time unit of mean handle time ``aht`` "
+                 "(:attr:`Staffing.scheduled` of :func:`staff_detail`).\n" + _TARGETS_DOC)
+
+
+def evaluate_agents(agents: int, arrival_rate: float, aht: float, *,
+                    service_level: Optional[Tuple[float, float]] = (0.8, 20.0), max_abandon: Optional[float] = None,
+                    patience: Optional[float] = None, shrinkage: float = 0.0, max_occupancy: Optional[float] = 0.9,
+                    min_over_load: bool = True, max_asa: Optional[float] = None) -> Staffing:
+    """The indicators with ``agents`` on the phones (no search) and the targets they fail (:attr:`Staffing.fails`).
+
+    The targets are those of :func:`staff_detail`; ``bound`` is ``"given"``
+    (``"zero"`` without calls); ``agents`` may be 0.
     """
-    lam, h, p, sl, ab, sh, occ = _validate_staff(arrival_rate, aht, service_level, max_abandon, patience,
-                                                 shrinkage, max_occupancy, arrays=False)
-    return _with_shrinkage(_staff_scalar(lam, h, p, sl, ab, occ), sh)
+    n = _scalar_int("agents", agents, lo=0)
+    lam, h, p, tg, sh = _validate_staff(arrival_rate, aht, service_level, max_abandon, patience, shrinkage,
+                                        max_occupancy, min_over_load, max_asa, arrays=False)
+    pat = math.inf if p is None else p
+    t = tg.sl[1] if tg.sl is not None else 0.0
+    table = _BTable(lam * h)
+    if lam == 0.0:
+        return _staffing(n, _indicators(max(n, 1), 0.0, h, pat, t, table), "zero", (),
+                         None if math.isinf(pat) else pat, sh)
+    r = _indicators(n, lam, h, pat, t, table)
+    return _staffing(n, r, "given", _fails(n, r, tg, math.isinf(pat)), None if math.isinf(pat) else pat, sh)
 
 
 def staff_intervals(arrival_rates: Any, aht: Any, *, service_level: Optional[Tuple[float, float]] = (0.8, 20.0),
                     max_abandon: Optional[float] = None, patience: Any = None, shrinkage: float = 0.0,
-                    max_occupancy: Optional[float] = None) -> np.ndarray:
+                    max_occupancy: Optional[float] = 0.9, min_over_load: bool = True,
+                    max_asa: Optional[float] = None) -> np.ndarray:
     """:func:`staff` for every interval: ``arrival_rates`` (and ``aht``, ``patience`` if arrays) broadcast together.
 
-    Returns an int64 array of agents, one per interval.
+    Returns an int64 array of agents to schedule, one per interval; the
+    targets and their defaults are those of :func:`staff`.
     """
-    lam, h, p, sl, ab, sh, occ = _validate_staff(arrival_rates, aht, service_level, max_abandon, patience,
-                                                 shrinkage, max_occupancy, arrays=True)
+    lam, h, p, tg, sh = _validate_staff(arrival_rates, aht, service_level, max_abandon, patience, shrinkage,
+                                        max_occupancy, min_over_load, max_asa, arrays=True)
     if p is None:
         lam, h = np.broadcast_arrays(lam, h)
         p = np.full(lam.shape, math.inf)
@@ -693,6 +861,6 @@ def staff_intervals(arrival_rates: Any, aht: Any, *, service_level: Optional[Tup
     out = np.empty(lam.shape, dtype=np.int64)
     for i in range(lam.size):
         pi = float(p.flat[i])
-        out.flat[i] = _with_shrinkage(
-            _staff_scalar(float(lam.flat[i]), float(h.flat[i]), None if math.isinf(pi) else pi, sl, ab, occ), sh)
+        out.flat[i] = _staff_scalar(float(lam.flat[i]), float(h.flat[i]), None if math.isinf(pi) else pi, tg,
+                                    sh).scheduled
     return out
