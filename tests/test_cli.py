@@ -63,7 +63,8 @@ def test_staff_from_rates():
                          "--start", "09:00", "--sl", "0.8", "20", "--answer-rate", "0.9")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].startswith("targets: 80 % answered within 20 s, answer rate >= 90 %")
+    assert lines[0] == ("targets: 80 % answered within 20 s, answer rate >= 90 %, occupancy <= 90 %, "
+                        "agents > offered load")
     assert any(l.startswith("09:00") for l in lines) and any(l.startswith("10:00") for l in lines)
     # more calls, more agents
     agents = [int(l.split()[2]) for l in lines if l[:2].isdigit()]   # interval, calls, agents
@@ -92,7 +93,7 @@ def test_staff_from_files(tmp_path):
     code, out, err = run("staff", str(HELPDESK))
     assert code == 0 and "general" in out and "vip (aht" in out
     code, out, err = run("staff")
-    assert code == 2 and "either a FORECAST.toml file or --rate" in err
+    assert code == 2 and "staff needs one input: a FORECAST.toml file, --rate" in err
     code, out, err = run("staff", "--rate", "100")
     assert code == 2 and "--rate needs --aht" in err
     code, out, err = run("staff", "--rate", "100", "--aht", "300", "--answer-rate", "0.9")

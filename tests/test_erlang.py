@@ -340,7 +340,7 @@ OLD = {"max_occupancy": None, "min_over_load": False}   # the defaults before sa
 def _indicators(n, lam, aht, patience, t):
     """SL over offered, abandonment, ASA of answered, occupancy with n agents, from erlang_a (checked above)."""
     if n == 0:
-        return 0.0, (0.0 if patience is None else 1.0), math.inf, 0.0
+        return 0.0, 1.0, math.inf, 0.0
     r = erlang.erlang_a(n, lam, aht, math.inf if patience is None else patience, t)
     return r.service_level, r.p_abandon, r.asa, r.occupancy
 

@@ -2,7 +2,9 @@
 
     acd simulate SCENARIO.toml [--seed N] [--report DIR [--force]] [--no-progress] [--scale F] [--callback on|off]
     acd staff FORECAST.toml            # per-interval Erlang staffing of a forecast (or of a scenario)
-    acd staff --rate 600 900 --aht 420 [--patience 180] [--sl 0.8 60] [--answer-rate 0.85]
+    acd staff --rate 600 900 --aht 420 [--patience 180] [--sl 0.8 60] [--answer-rate 0.85] [--asa 30]
+    acd staff --calls-per-day 2400 --profile 1,2,4,3 | --calls-csv FILE  [--agents N,...] [--shrinkage 0.3]
+              [--max-occupancy 0.9] [--allow-below-load] [--format table|csv|json]   (docs/staffing.md)
     acd demo [--scale F] [--seed N] [--report DIR] [--no-progress]
     acd scenarios                      # the bundled scenarios, one line each
     acd scenarios export NAME [PATH] [--force]
@@ -93,6 +95,27 @@ _scale = _bounded(0.0, MAX_SCALE, lo_open=True)
 _fraction = _bounded(0.0, 1.0)
 _seconds = _bounded(0.0, 7 * 86400.0, lo_open=True)    # a week
 _rate = _bounded(0.0, 1e9)                               # calls per hour
+
+
+def _shrinkage(text: str) -> float:
+    v = _number(text)
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text!r}")
+    return v
+
+
+def _head_counts(text: str) -> List[int]:
+    """``40`` or ``40,45,50``: agents, whole numbers >= 0."""
+    out = []
+    for part in text.split(","):
+        try:
+            v = int(part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be whole numbers like 40 or 40,45,50, got {text!r}") from None
+        if not 0 <= v <= 10_000_000:
+            raise argparse.ArgumentTypeError(f"must be between 0 and 10,000,000, got {part.strip()!r}")
+        out.append(v)
+    return out
 
 
 def _seed(text: str) -> int:
@@ -189,26 +212,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("staff", help="Erlang staffing per interval for a forecast",
                         description="Agents needed per interval (Erlang A when patience is known, else "
-                                    "Erlang C) to meet the service-level and answer-rate targets.",
+                                    "Erlang C) to meet the targets, or with --agents the service the given "
+                                    "head-counts give.  Safe by default: occupancy at most 90 % and more "
+                                    "agents than the offered load (docs/staffing.md).",
                         epilog=_example("acd staff --rate 600 900 1200 --aht 420 --patience 180 --start 09:00",
-                                        "acd staff forecast.toml --sl 0.8 20"))
-    st.add_argument("forecast", nargs="?", metavar="FORECAST.toml",
-                    help="forecast file ([[lines]] with calls per interval, aht, patience) or a scenario file")
-    st.add_argument("--rate", type=_rate, nargs="+", metavar="CALLS_PER_HOUR",
-                    help="arrival rate per interval in calls per hour, 0..1e9 (instead of a file)")
-    st.add_argument("--aht", type=_seconds, metavar="SECONDS",
-                    help="average handle time (talk + wrap-up), up to a week")
-    st.add_argument("--patience", type=_seconds, metavar="SECONDS", default=None,
-                    help="mean caller patience (enables Erlang A), up to a week")
-    st.add_argument("--interval", type=_seconds, metavar="SECONDS", default=1800.0,
-                    help="interval length for --rate (default 1800)")
-    st.add_argument("--start", default="00:00", help="clock time of the first --rate interval (default 00:00)")
-    st.add_argument("--sl", type=_number, nargs=2, metavar=("FRACTION", "SECONDS"), default=None,
-                    help="service-level target (default 0.8 60, or the file's)")
-    st.add_argument("--answer-rate", type=_fraction, default=None, metavar="FRACTION",
-                    help="minimum share of calls answered (needs --patience)")
-    st.add_argument("--max-occupancy", type=_fraction, default=None, metavar="FRACTION",
-                    help="cap on agent occupancy (e.g. 0.9)")
+                                        "acd staff forecast.toml --sl 0.8 20 --shrinkage 0.3 --format csv",
+                                        "acd staff --calls-per-day 2400 --profile 1,2,4,4,3,2 --start 08:00 "
+                                        "--aht 300 --patience 120",
+                                        "acd staff --calls-csv calls.csv --aht 300 --agents 40 --format json"))
+    src = st.add_argument_group("input (one of)")
+    src.add_argument("forecast", nargs="?", metavar="FORECAST.toml",
+                     help="forecast file ([[lines]] with calls per interval, aht, patience) or a scenario file")
+    src.add_argument("--rate", type=_rate, nargs="+", metavar="CALLS_PER_HOUR",
+                     help="arrival rate per interval in calls per hour, 0..1e9")
+    src.add_argument("--calls-per-day", type=_rate, metavar="N",
+                     help="calls in the day, shared among the intervals by --profile")
+    src.add_argument("--profile", metavar="W1,W2,...|FILE",
+                     help="intraday weights, one per interval (relative; a file: one per line or CSV, last column)")
+    src.add_argument("--calls-csv", metavar="FILE",
+                     help="calls per interval: CSV with header start,calls and optionally line (start HH:MM)")
+    src.add_argument("--aht", type=_seconds, metavar="SECONDS",
+                     help="average handle time (talk + wrap-up), up to a week (not with FORECAST.toml)")
+    src.add_argument("--patience", type=_seconds, metavar="SECONDS", default=None,
+                     help="mean caller patience (enables Erlang A), up to a week")
+    src.add_argument("--interval", type=_seconds, metavar="SECONDS", default=None,
+                     help="interval length (default 1800; --calls-csv: the spacing of its starts)")
+    src.add_argument("--start", default=None,
+                     help="clock time of the first interval for --rate and --profile (default 00:00)")
+    tg = st.add_argument_group("targets (each overrides the file's)")
+    tg.add_argument("--sl", type=_number, nargs=2, metavar=("FRACTION", "SECONDS"), default=None,
+                    help="service level: FRACTION of offered calls answered within SECONDS (default 0.8 60; "
+                         "fraction 0: no target)")
+    tg.add_argument("--answer-rate", type=_fraction, default=None, metavar="FRACTION",
+                    help="minimum share of calls answered (needs patience; 0: no target; below 1 with patience)")
+    tg.add_argument("--asa", type=_seconds, default=None, metavar="SECONDS",
+                    help="maximum average speed of answer (mean wait of answered calls)")
+    tg.add_argument("--max-occupancy", type=_bounded(0.0, 1.0, lo_open=True), default=None, metavar="FRACTION",
+                    help="cap on agent occupancy (default 0.9; 1: no cap)")
+    tg.add_argument("--allow-below-load", action="store_true",
+                    help="drop the floor of more agents than the offered load (Erlang A only)")
+    pl = st.add_argument_group("planning and output")
+    pl.add_argument("--agents", type=_head_counts, default=None, metavar="N|N1,N2,...",
+                    help="evaluate these agents on the phones (one, or one per interval; each line) "
+                         "instead of searching")
+    pl.add_argument("--shrinkage", type=_shrinkage, default=0.0, metavar="FRACTION",
+                    help="share of paid time off the phones, 0 <= F < 1: scheduled = agents / (1 - F)")
+    pl.add_argument("--fte-hours", type=_bounded(0.0, 24.0, lo_open=True), default=7.0, metavar="HOURS",
+                    help="paid hours of one FTE per day (default 7, a 35 h week)")
+    pl.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                    help="output format (default table)")
 
     d = sub.add_parser("demo", help="the bundled peak day: Erlang staffing, call-backs on and off",
                        description="Run the bundled public-agency scenario with the staffing `acd staff` "
@@ -329,25 +381,91 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _profile_weights(text: str) -> List[float]:
+    from .sim.plan import load_profile
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        weights = [float(p) for p in parts]
+    except ValueError:
+        if Path(text).exists() or len(parts) == 1:
+            return load_profile(text, what="--profile")
+        raise InvalidInput(f"--profile must be weights like 1,2,4,2 or a file, got {text!r}") from None
+    bad = [p for p, w in zip(parts, weights) if not (math.isfinite(w) and w >= 0)]
+    if bad:
+        raise InvalidInput(f"--profile weights must be finite numbers >= 0, got {bad[0]!r}")
+    return weights
+
+
+def _staff_forecast_input(args: argparse.Namespace):
+    from .sim.plan import forecast_from_args, forecast_from_profile, load_calls_csv, load_forecast
+    sources = [name for name, given in (("FORECAST.toml", args.forecast is not None), ("--rate", args.rate is not None),
+                                        ("--calls-per-day", args.calls_per_day is not None),
+                                        ("--calls-csv", args.calls_csv is not None)) if given]
+    if len(sources) != 1:
+        raise InvalidInput("staff needs one input: a FORECAST.toml file, --rate, --calls-per-day with --profile, "
+                           "or --calls-csv" + (f" (got {' and '.join(sources)})" if sources else ""))
+    src = sources[0]
+    if args.profile is not None and src != "--calls-per-day":
+        raise InvalidInput("--profile goes with --calls-per-day")
+    if src == "FORECAST.toml":
+        for flag, v in (("--aht", args.aht), ("--patience", args.patience), ("--interval", args.interval),
+                        ("--start", args.start)):
+            if v is not None:
+                raise InvalidInput(f"{flag} is for --rate, --calls-per-day and --calls-csv; a FORECAST.toml "
+                                   f"gives its own")
+        return load_forecast(args.forecast)
+    if args.aht is None:
+        raise InvalidInput(f"{src} needs --aht (average handle time in seconds)")
+    if args.answer_rate and args.patience is None:
+        raise InvalidInput("--answer-rate needs --patience (without it callers never abandon: erlang c)")
+    start = "00:00" if args.start is None else args.start
+    if src == "--rate":
+        return forecast_from_args(args.rate, args.aht, patience=args.patience,
+                                  interval=1800.0 if args.interval is None else args.interval, start=start)
+    if src == "--calls-per-day":
+        if args.profile is None:
+            raise InvalidInput("--calls-per-day needs --profile (the share of each interval, e.g. 1,2,4,4,2)")
+        return forecast_from_profile(args.calls_per_day, _profile_weights(args.profile), args.aht,
+                                     patience=args.patience, start=start, name="--calls-per-day",
+                                     interval=1800.0 if args.interval is None else args.interval)
+    if args.start is not None:
+        raise InvalidInput("--start is not for --calls-csv: its start column gives the times")
+    return load_calls_csv(args.calls_csv, args.aht, patience=args.patience, interval=args.interval,
+                          what="--calls-csv")
+
+
 def cmd_staff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .sim.plan import forecast_from_args, load_forecast, plan_table, staff_forecast
-    if (args.forecast is None) == (args.rate is None):
-        raise InvalidInput("staff needs either a FORECAST.toml file or --rate (not both)")
-    if args.forecast is not None:
-        fc = load_forecast(args.forecast)
-        if args.sl is not None or args.answer_rate is not None or args.max_occupancy is not None:
-            fc = fc.with_targets(service_level=tuple(args.sl) if args.sl else None, answer_rate=args.answer_rate,
-                                 max_occupancy=args.max_occupancy)
+    from .sim.plan import evaluate_forecast, plan_csv, plan_json, plan_table, staff_forecast
+    fc = _staff_forecast_input(args)
+    # targets that can never be met are refused here, in the words of the flags typed
+    sl = None
+    if args.sl is not None:
+        frac, secs = args.sl
+        typed = f"--sl {frac:g} {secs:g}"
+        if not 0.0 <= frac <= 1.0 or secs < 0:
+            raise InvalidInput(f"{typed}: the fraction must be in [0, 1] and the seconds >= 0")
+        if frac == 1.0:
+            raise InvalidInput(f"{typed} can never be met: some calls always wait longer than {secs:g} s "
+                               f"(use a fraction below 1, e.g. 0.99)")
+        sl = "none" if frac == 0.0 else (frac, secs)
+    if args.answer_rate == 1.0:
+        impatient = [ln for ln in fc.lines if ln.patience is not None]
+        if impatient:
+            raise InvalidInput(f"--answer-rate 1.0 can never be met: line {impatient[0].name!r} has a finite "
+                               f"patience ({impatient[0].patience:g} s), so some callers always hang up first "
+                               f"(use a value below 1, e.g. 0.99, or 0 for no answer-rate target)")
+    fc = fc.with_targets(service_level=sl, answer_rate=args.answer_rate, max_occupancy=args.max_occupancy,
+                         max_asa=args.asa, min_over_load=False if args.allow_below_load else None)
+    if args.agents is not None:
+        plan = evaluate_forecast(fc, args.agents, shrinkage=args.shrinkage, name="--agents")
     else:
-        if args.aht is None:
-            raise InvalidInput("--rate needs --aht (average handle time in seconds)")
-        if args.answer_rate is not None and args.patience is None:
-            raise InvalidInput("--answer-rate needs --patience (without it callers never abandon: erlang c)")
-        fc = forecast_from_args(args.rate, args.aht, patience=args.patience, interval=args.interval,
-                                start=args.start, service_level=tuple(args.sl) if args.sl else (0.8, 60.0),
-                                answer_rate=args.answer_rate, max_occupancy=args.max_occupancy)
-    plan = staff_forecast(fc)
-    out.write(plan_table(plan) + "\n")
+        plan = staff_forecast(fc, shrinkage=args.shrinkage)
+    if args.format == "csv":
+        out.write(plan_csv(plan))
+    elif args.format == "json":
+        out.write(plan_json(plan, args.fte_hours))
+    else:
+        out.write(plan_table(plan, args.fte_hours) + "\n")
     return 0
 
 

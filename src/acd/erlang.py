@@ -601,8 +601,8 @@ class Staffing:
       ``service_level_answered``, ``p_wait``, ``p_abandon``, ``asa`` (mean
       wait of answered calls; ``inf`` when none is answered in finite time),
       ``occupancy``.  With 0 agents and calls: service level 0, ASA ``inf``,
-      occupancy 0, and every call is lost (``p_abandon`` 1) with patience,
-      waits forever (``p_abandon`` 0) without.
+      occupancy 0, and every call is lost (``p_abandon`` 1), with patience
+      or without.
     """
 
     agents: int
@@ -683,8 +683,7 @@ def _validate_staff(arrival_rate: Any, aht: Any, service_level: Any, max_abandon
 def _indicators(n: int, lam: float, aht: float, patience: float, t: float, table: _BTable) -> ErlangA:
     if n == 0:  # nobody is ever answered
         a = lam * aht
-        lost = 1.0 if math.isfinite(patience) else 0.0
-        return ErlangA(0, lam, aht, patience, t, a, 1.0, lost, 0.0, math.inf, math.inf, 0.0, 0.0, 0.0, math.inf)
+        return ErlangA(0, lam, aht, patience, t, a, 1.0, 1.0, 0.0, math.inf, math.inf, 0.0, 0.0, 0.0, math.inf)
     return _erlang_a_scalar(n, lam, aht, patience, t, table(n))
 
 
