@@ -1,6 +1,7 @@
 """The ``acd`` command: simulate, staff, demo (smoke tests on small inputs)."""
 
 import io
+import math
 import os
 import subprocess
 import sys
@@ -100,6 +101,118 @@ def test_staff_from_files(tmp_path):
     assert code == 2 and "--answer-rate needs --patience" in err
     code, out, err = run("staff", str(ROOT / "examples" / "scenarios" / "forecast.toml"))
     assert code == 0 and "appointments (aht 240 s, erlang C)" in out
+
+
+def _staff_json(*argv):
+    import json
+    code, out, err = run("staff", *argv, "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_staff_safe_defaults_bind_and_the_header_states_the_targets():
+    # issue 13: 87.5 erlangs (750 calls/h of 420 s), 3 min patience, 80 % in 60 s
+    base = ("--rate", "750", "--aht", "420", "--patience", "180")
+    doc = _staff_json(*base)
+    row = doc["rows"][0]
+    assert (row["agents"], row["bound"]) == (96, "occupancy") and row["load"] == 87.5
+    assert doc["targets"] == {"service_level": [0.8, 60.0], "answer_rate": None, "max_occupancy": 0.9,
+                              "max_asa": None, "min_over_load": True}
+    row = _staff_json(*base, "--max-occupancy", "1")["rows"][0]
+    assert (row["agents"], row["bound"]) == (88, "load")
+    row = _staff_json(*base, "--max-occupancy", "1", "--allow-below-load")["rows"][0]
+    assert (row["agents"], row["bound"]) == (79, "service_level") and row["occupancy"] > 0.97
+    code, out, err = run("staff", *base, "--max-occupancy", "1", "--allow-below-load")
+    assert out.splitlines()[0] == "targets: 80 % answered within 60 s, agents may be at or below the load"
+    code, out, err = run("staff", *base, "--asa", "2", "--answer-rate", "0.99", "--sl", "0.9", "30")
+    assert out.splitlines()[0] == ("targets: 90 % answered within 30 s, answer rate >= 99 %, ASA <= 2 s, "
+                                   "occupancy <= 90 %, agents > offered load")
+    # --answer-rate 0 is "no answer-rate target", also over a file's; --sl 0 S: no service-level target
+    fc = str(ROOT / "examples" / "scenarios" / "forecast.toml")
+    assert _staff_json(fc, "--answer-rate", "0")["targets"]["answer_rate"] is None
+    code, out, err = run("staff", fc, "--answer-rate", "0")
+    assert code == 0 and "answer rate" not in out.splitlines()[0]
+    doc = _staff_json(*base, "--sl", "0", "20", "--answer-rate", "0.95")
+    assert doc["targets"]["service_level"] is None and doc["rows"][0]["service_level"] is None
+    assert doc["rows"][0]["abandon"] <= 0.05
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--answer-rate", "1.0"], "--answer-rate 1.0 can never be met: line 'queue' has a finite patience (180 s)"),
+    (["--sl", "1", "20"], "--sl 1 20 can never be met: some calls always wait longer than 20 s"),
+    (["--sl", "1.5", "20"], "--sl 1.5 20: the fraction must be in [0, 1]"),
+    (["--asa", "0"], "argument --asa: must be in (0, 604800], got '0'"),
+    (["--max-occupancy", "0"], "argument --max-occupancy: must be in (0, 1], got '0'"),
+    (["--shrinkage", "1"], "argument --shrinkage: must be in [0, 1), got '1'"),
+    (["--fte-hours", "0"], "argument --fte-hours: must be in (0, 24], got '0'"),
+    (["--agents", "1,x"], "argument --agents: must be whole numbers like 40 or 40,45,50, got '1,x'"),
+    (["--agents", "1,2"], "--agents gives 2 head-counts for 1 intervals"),
+    (["--profile", "1,2"], "--profile goes with --calls-per-day"),
+    (["--calls-per-day", "10"], "staff needs one input: a FORECAST.toml file, --rate, --calls-per-day with "
+                                "--profile, or --calls-csv (got --rate and --calls-per-day)"),
+])
+def test_staff_errors_name_the_flag_typed(argv, message):
+    code, out, err = run("staff", "--rate", "750", "--aht", "420", "--patience", "180", *argv)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert message in err
+    assert "max_abandon" not in err and "answer_rate" not in err
+
+
+def test_staff_file_errors(tmp_path):
+    fc = tmp_path / "f.toml"
+    fc.write_text('answer_rate = 1.0\n[[lines]]\nname = "a"\ncalls = [10]\naht = 300\npatience = 60\n')
+    code, out, err = run("staff", str(fc))
+    assert code == 2 and "answer_rate 1 can never be met: line 'a' has a finite patience (60 s)" in err
+    fc.write_text('answer_rate = 1.0\n[[lines]]\nname = "a"\ncalls = [10]\naht = 300\n')   # erlang c: met
+    assert run("staff", str(fc))[0] == 0
+    code, out, err = run("staff", str(fc), "--aht", "300")
+    assert code == 2 and "--aht is for --rate, --calls-per-day and --calls-csv" in err
+    code, out, err = run("staff", "--calls-per-day", "100", "--aht", "300")
+    assert code == 2 and "--calls-per-day needs --profile" in err
+    code, out, err = run("staff", "--calls-per-day", "100", "--aht", "300", "--profile", "1,-2")
+    assert code == 2 and "--profile weights must be finite numbers >= 0, got '-2'" in err
+    code, out, err = run("staff", "--calls-per-day", "100", "--aht", "300", "--profile", str(tmp_path / "none"))
+    assert code == 2 and "cannot read --profile file" in err
+    code, out, err = run("staff", "--calls-csv", str(tmp_path / "none.csv"), "--aht", "300")
+    assert code == 2 and "cannot read --calls-csv file" in err
+
+
+def test_staff_calls_per_day_profile_and_csv_round_trip(tmp_path):
+    import csv
+    opts = ("--aht", "300", "--patience", "120", "--sl", "0.8", "20")
+    doc = _staff_json("--calls-per-day", "2400", "--profile", "1,2,4,4,3,2", "--start", "08:00", *opts)
+    assert [r["calls"] for r in doc["rows"]] == [150.0, 300.0, 600.0, 600.0, 450.0, 300.0]
+    assert doc["rows"][0]["start"] == "08:00" and doc["rows"][-1]["end"] == "11:00"
+    prof = tmp_path / "profile.csv"
+    prof.write_text("start,weight\n08:00,1\n08:30,2\n09:00,4\n09:30,4\n10:00,3\n10:30,2\n")
+    assert _staff_json("--calls-per-day", "2400", "--profile", str(prof), "--start", "08:00", *opts) == doc
+    # the CSV `acd staff` writes (start, calls, line, ...) is a --calls-csv input: same staffing
+    code, out, err = run("staff", str(ROOT / "examples" / "scenarios" / "forecast.toml"), "--format", "csv")
+    assert code == 0, err
+    calls = tmp_path / "calls.csv"
+    calls.write_text(out)
+    rows = list(csv.DictReader(out.splitlines()))
+    again = list(csv.DictReader(run("staff", "--calls-csv", str(calls), "--aht", "390", "--patience", "180",
+                                    "--answer-rate", "0.85", "--format", "csv")[1].splitlines()))
+    info = [r for r in rows if r["line"] == "information"]
+    assert [r["agents"] for r in again if r["line"] == "information"] == [r["agents"] for r in info]
+    assert len(again) == len(rows) and again[0]["start"] == "08:00" and again[0]["end"] == "08:30"
+
+
+def test_staff_agents_mode_shrinkage_and_fte():
+    base = ("--rate", "750", "1500", "--aht", "420", "--patience", "180", "--start", "09:00")
+    staffed = _staff_json(*base, "--shrinkage", "0.3", "--fte-hours", "7.5")
+    agents = [r["agents"] for r in staffed["rows"]]
+    assert [r["scheduled"] for r in staffed["rows"]] == [math.ceil(a / 0.7) for a in agents]
+    tot = staffed["totals"]
+    assert tot["agent_hours"] == sum(agents) / 2 and tot["fte"] == pytest.approx(tot["scheduled_hours"] / 7.5)
+    ok = _staff_json(*base, "--agents", ",".join(map(str, agents)))
+    assert ok["mode"] == "evaluate" and all(r["bound"] == "given" and r["fails"] == [] for r in ok["rows"])
+    fewer = _staff_json(*base, "--agents", ",".join(str(a - 1) for a in agents))
+    assert all(r["bound"] in f["fails"] for r, f in zip(staffed["rows"], fewer["rows"]))
+    code, out, err = run("staff", *base, "--agents", "79")
+    assert code == 0 and out.startswith("evaluating the given agents against: 80 % answered within 60 s")
+    assert "occupancy+load" in out and "2 of 2 line-intervals fail a target" in out
 
 
 def test_demo_small(tmp_path, monkeypatch):
