@@ -79,13 +79,19 @@ seconds to effectively infinite); ``patience = inf`` gives Erlang C.
 Staffing
 ========
 
-:func:`staff` returns the fewest agents meeting *all* the targets given: a
-service level ``(fraction, t)`` (Erlang A's ``service_level``, answered within
-``t`` over offered, when ``patience`` is given; Erlang C's ``P(W <= t)``
-otherwise), a cap on ``p_abandon`` (needs ``patience``), and a cap on
-occupancy; each indicator is monotone in the number of agents, so the
-smallest such number is found by search.  Erlang C also needs ``n > a``.  The
-result is then divided by ``1 - shrinkage`` and rounded up.
+:func:`staff_detail` returns the fewest agents meeting *all* the targets
+given, as a :class:`Staffing` naming the target that binds: a service level
+``(fraction, t)`` (Erlang A's ``service_level``, answered within ``t`` over
+offered, when ``patience`` is given; Erlang C's ``P(W <= t)`` otherwise), a
+cap on ``p_abandon`` (needs ``patience``), a cap on the ASA of answered
+calls, a cap on occupancy (0.9 by default) and more agents than the offered
+load (on by default; Erlang C always needs it).  Each indicator is monotone
+in the number of agents, so the smallest number is found by search; the
+binding target is the one that fails with one agent fewer.  The result is
+then divided by ``1 - shrinkage`` and rounded up (``scheduled``).
+:func:`staff` returns that head-count as an int, :func:`staff_intervals` an
+array of them, and :func:`evaluate_agents` grades a given head-count.
+docs/staffing.md explains the targets and the defaults.
 """
 
 from __future__ import annotations
