@@ -388,3 +388,23 @@ def test_every_bundled_scenario_exports_and_runs(tmp_path):
         assert code == 0, err
         code, out, err = run("simulate", str(path), "--scale", "0.05", "--no-progress")
         assert code == 0 and "answer rate" in out, (name, err)
+
+
+def test_staffing_doc_examples_are_what_acd_staff_prints(tmp_path, monkeypatch):
+    """Every `$ acd staff ...` block of docs/staffing.md, run again (JSON cut at its `...`)."""
+    import re
+    import shlex
+    doc = (ROOT / "docs" / "staffing.md").read_text()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "profile.txt").write_text("# share of the day per half hour\n1\n2\n4\n4\n3\n2\n")
+    calls = re.search(r"\$ cat calls.csv\n(.*?)\n\n", doc, re.S).group(1)
+    (tmp_path / "calls.csv").write_text(calls + "\n")
+    blocks = re.findall(r"^\$ acd staff (.*?)\n(.*?)(?=\n\n|\n```)", doc, re.S | re.M)
+    assert len(blocks) >= 10
+    for argv, want in blocks:
+        code, out, err = run("staff", *shlex.split(argv))
+        got = (out + err).rstrip("\n")
+        if "\n  ...\n" in want:
+            want = want.split("\n  ...\n")[0]
+            got = got[:len(want)]
+        assert got == want, argv
