@@ -418,3 +418,30 @@ def test_importing_the_forecast_module_leaves_statsmodels_alone():
     """
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_history_cut_in_the_middle_of_its_last_day_is_pointed_out(twelve_weeks):
+    hist, _, _ = twelve_weeks
+    cut = dt.datetime(2026, 11, 27, 10, tzinfo=dt.timezone.utc).timestamp()      # a Friday, 10:00
+    keep = hist.time < cut
+    short = F.History("cut", "csv", hist.lines, hist.time[keep], hist.line[keep], hist.handle[keep],
+                      hist.wait[keep], hist.abandoned[keep])
+    fc = F.forecast_day(short, tz="UTC", holdout=7)
+    assert any("last day of the history (2026-11-27)" in n and "partial" in n for n in fc.notes)
+    assert not any("partial" in n for n in F.forecast_day(hist, tz="UTC", holdout=7).notes)
+
+
+def test_a_holt_winters_fit_that_warns_is_not_trusted(twelve_weeks, monkeypatch):
+    import statsmodels.tsa.holtwinters as hw
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+    class Unconverged(hw.ExponentialSmoothing):
+        def fit(self, *a, **kw):
+            import warnings
+            warnings.warn("Optimization failed to converge.", ConvergenceWarning)
+            return super().fit(*a, **kw)
+
+    monkeypatch.setattr(hw, "ExponentialSmoothing", Unconverged)
+    bt = F.backtest(F.count_arrivals(twelve_weeks[0], tz="UTC"), 14)
+    assert all(m.startswith("seasonal mean") and "Holt-Winters not used: Optimization failed" in m
+               for m in bt.methods)

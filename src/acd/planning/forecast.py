@@ -226,12 +226,13 @@ def read_csv_history(path: str) -> History:
             header = [h.strip().lower() for h in next(reader, [])]
             if not header:
                 raise InvalidInput(f"history {path!r} is empty: a CSV needs a header with a time column")
-            for h in header:
-                if h not in CSV_COLUMNS:
-                    raise InvalidInput(f"history {path!r}: unknown column {h!r} (columns: {', '.join(CSV_COLUMNS)})")
+            for column in header:
+                if column not in CSV_COLUMNS:
+                    raise InvalidInput(f"history {path!r}: unknown column {column!r} (columns: "
+                                       f"{', '.join(CSV_COLUMNS)})")
             if "time" not in header:
                 raise InvalidInput(f"history {path!r}: the header needs a time column, got {header!r}")
-            col = {h: i for i, h in enumerate(header)}
+            col = {c: i for i, c in enumerate(header)}
             for row in reader:
                 if not any(c.strip() for c in row):
                     continue
@@ -393,7 +394,7 @@ def _level(daily: np.ndarray, first_weekday: int, horizon: int) -> Tuple[np.ndar
     mean_name = f"seasonal mean (mean of each weekday over {len(daily)} days)"
     if len(daily) < ETS_MIN_DAYS or not daily.any() or np.ptp(daily) == 0:
         return _seasonal_mean(daily, first_weekday, horizon), mean_name
-    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing  # type: ignore[import-untyped]
     with warnings.catch_warnings(record=True) as caught:
         # a fit that does not converge (statsmodels warns) is not trusted: the seasonal mean instead
         warnings.simplefilter("always")
@@ -444,13 +445,15 @@ def _fit(counts: Counts, horizon: int, half_life: Optional[float]) -> _Fit:
     return _Fit(np.array(levels), tuple(methods), np.array(profs))
 
 
+_lgamma = np.vectorize(math.lgamma, otypes=[float])
+
+
 def _poisson_mad(mu: np.ndarray) -> np.ndarray:
     """E|X - mu| for X ~ Poisson(mu): 2 e^-mu mu^(m+1) / m!, m = floor(mu)."""
-    from scipy.special import gammaln
     mu = np.asarray(mu, dtype=float)
     m = np.floor(mu)
-    with np.errstate(divide="ignore"):
-        out = 2.0 * np.exp((m + 1) * np.log(mu) - mu - gammaln(m + 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 2.0 * np.exp((m + 1) * np.log(mu) - mu - _lgamma(m + 1))
     return np.where(mu > 0, out, 0.0)
 
 
@@ -753,6 +756,22 @@ def _target(last: dt.date, for_date: Union[str, dt.date, None], weekday: Optiona
     return day
 
 
+def _partial_days(counts: Counts) -> List[str]:
+    """Notes on a first or last day with under half the calls of its weekday's other days: a history
+    cut in the middle of a day (a live journal) counts that day short, biasing the level and the
+    back-test."""
+    daily = counts.calls.sum(axis=(0, 2))
+    wd = counts.weekdays
+    out = []
+    for d, which in ((0, "first"), (counts.n_days - 1, "last")):
+        others = daily[(wd == wd[d]) & (np.arange(counts.n_days) != d)]
+        if len(others) and daily[d] < 0.5 * others.mean():
+            out.append(f"the {which} day of the history ({counts.days[d]}) has {daily[d]:.0f} calls, under half "
+                       f"the {others.mean():.0f} of its weekday's other days: a partial day? (it biases the "
+                       "level and the back-test)")
+    return out
+
+
 def forecast_day(history: History, *, for_date: Union[str, dt.date, None] = None, weekday: Optional[str] = None,
                  interval: float = 1800.0, tz: Optional[str] = None, holdout: int = 14,
                  half_life: Optional[float] = None) -> DayForecast:
@@ -781,9 +800,10 @@ def forecast_day(history: History, *, for_date: Union[str, dt.date, None] = None
     if not len(seen):
         raise InvalidInput(f"--for {day}: the history has no call on a {_WEEKDAY_NAMES[w]}: nothing to forecast "
                            f"(closed that day?)")
+    notes = list(history.notes) + _partial_days(counts)
     zone = tz if tz is not None else (dt.datetime.now().astimezone().tzname() or "local")
     return DayForecast(day, counts.interval, tuple(lines), int(seen[0]), int(seen[-1]) + 1, history.source,
-                       history.kind, zone, (counts.first_day, counts.last_day), history.notes, bt)
+                       history.kind, zone, (counts.first_day, counts.last_day), tuple(notes), bt)
 
 
 # ---------------------------------------------------------------- TOML and files
