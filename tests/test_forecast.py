@@ -403,7 +403,8 @@ def test_acd_forecast_reads_a_queue_log_and_a_journal(tmp_path):
     j = tmp_path / "journal.sqlite3"
     write_journal(j)
     code, out, err = acd("forecast", str(j), "--tz", "UTC", "--holdout", "3", "--format", "csv")
-    assert code == 0, err and out.startswith("start,line,calls\n09:00,sales,2,")
+    assert code == 0, err
+    assert out.startswith("start,line,calls\n09:00,sales,3\n09:00,billing,0\n")     # three at 09:00-09:20
     code, out, err = acd("forecast", str(j), "--tz", "UTC", "--for", "tomorrow")
     assert code == 2 and err.count("\n") == 1 and "--for must be a date" in err
 
