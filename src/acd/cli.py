@@ -9,6 +9,8 @@
     acd scenarios                      # the bundled scenarios, one line each
     acd scenarios export NAME [PATH] [--force]
     acd report JOURNAL | --queue-log FILE [--from WHEN] [--to WHEN] [--interval 30m] [--format table|csv|json|html]
+    acd forecast HISTORY [--for DATE | --weekday DAY] [--tz ZONE] [--holdout DAYS] [--format toml|csv]
+                 [--scenario BASE.toml] [-o FILE [--force]]
     acd serve --config acd.toml        # the service for Asterisk (its own options)
 
 ``python -m acd`` is the same command.  Errors in the input (a bad scenario
@@ -323,6 +325,39 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--short-abandon", type=_bounded(0.0, 3600.0), default=5.0, metavar="S",
                    help="abandons before S seconds are counted apart (default 5)")
 
+    fc = sub.add_parser("forecast", help="forecast calls per interval from history, with a back-test",
+                        description="Calls per interval of one day, per line (daily level by weekday x intraday "
+                                    "profile), from a production journal, an Asterisk queue_log or a CSV of "
+                                    "arrival times; prints a back-test of the last days (WAPE).  Writes the "
+                                    "forecast file 'acd staff' reads, a CSV, or a scenario (docs/forecast.md).",
+                        epilog=_example("acd forecast journal.sqlite3 --weekday mon --tz Europe/Paris -o mon.toml",
+                                        "acd staff mon.toml",
+                                        "acd forecast calls.csv --for 2026-12-07 --format csv > day.csv",
+                                        "acd forecast queue_log --scenario day.toml -o forecast_day.toml"))
+    fc.add_argument("history", metavar="HISTORY",
+                    help="journal (SQLite file or postgresql:// URL), queue_log file, or CSV (time[,queue,handle,"
+                         "abandoned,wait])")
+    fc.add_argument("--input", choices=("auto", "journal", "csv", "queue-log"), default="auto",
+                    help="what HISTORY is (default: recognised from its content)")
+    fc.add_argument("--schema", default="acd", help="the PostgreSQL journal's schema ([journal] schema)")
+    fc.add_argument("--for", dest="for_date", metavar="DATE", default=None,
+                    help="the day to forecast, e.g. 2026-12-07 (default: the next open day after the history)")
+    fc.add_argument("--weekday", metavar="DAY", default=None, help="instead of --for: the next mon, tue, ... sun")
+    fc.add_argument("--tz", metavar="ZONE", default=None,
+                    help="time zone of the intervals, e.g. Europe/Paris (default: this machine's, as acd report)")
+    fc.add_argument("--interval", type=_duration, default=1800.0, metavar="SPAN",
+                    help="interval length: 30m (default), 15m, 1h; must divide a day")
+    fc.add_argument("--holdout", type=_seed, default=14, metavar="DAYS",
+                    help="back-test on the last DAYS days (default 14; 0: no back-test)")
+    fc.add_argument("--aht", type=_seconds, default=None, metavar="SECONDS",
+                    help="handle time of every line (default: the history's mean talk + wrap-up)")
+    fc.add_argument("--format", choices=("toml", "csv"), default="toml",
+                    help="toml: the file 'acd staff' reads (default); csv: start,line,calls")
+    fc.add_argument("--scenario", metavar="BASE.toml", default=None,
+                    help="write BASE (a scenario) with the forecast's span, arrivals and mix instead")
+    fc.add_argument("-o", "--output", metavar="FILE", default=None, help="write FILE (default: standard output)")
+    fc.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
     sub.add_parser("serve", add_help=False,
                    help="run the service for Asterisk (FastAGI, AMI, dashboard)",
                    description="acd serve --config acd.toml ('acd serve --help' for its options)")
@@ -541,8 +576,32 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_forecast(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .planning.forecast import forecast_day, read_history, write_atomic
+    if args.scenario is not None and args.format != "toml":
+        raise InvalidInput("--scenario writes a scenario (TOML): it does not go with --format csv")
+    if args.output is not None:
+        from ._paths import check_output_file
+        check_output_file(args.output, force=args.force, what="forecast file")
+    history = read_history(args.history, kind=args.input, schema=args.schema)
+    fc = forecast_day(history, for_date=args.for_date, weekday=args.weekday, interval=args.interval, tz=args.tz,
+                      holdout=args.holdout)
+    text = (fc.scenario_toml(args.scenario) if args.scenario is not None else
+            fc.calls_csv() if args.format == "csv" else fc.forecast_toml(aht=args.aht))
+    # the back-test and the table go where the forecast does not
+    info = out if args.output is not None else err
+    info.write((fc.backtest.table() + "\n\n" if fc.backtest is not None else "") + fc.table() + "\n")
+    if args.output is None:
+        out.write(text)
+        return 0
+    path = write_atomic(args.output, text, what="forecast file")
+    how = f"acd simulate {path}" if args.scenario is not None else f"acd staff {path}" if args.format == "toml" else ""
+    out.write(f"\nwrote {path}" + (f"; use it with: {how}" if how else "") + "\n")
+    return 0
+
+
 COMMANDS = {"simulate": cmd_simulate, "staff": cmd_staff, "demo": cmd_demo,
-            "scenarios": cmd_scenarios, "report": cmd_report}  # `serve` is handed over in main()
+            "scenarios": cmd_scenarios, "report": cmd_report, "forecast": cmd_forecast}  # `serve` is handed over in main()
 
 
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
