@@ -151,6 +151,44 @@ def _duration(text: str) -> float:
     return v
 
 
+def _add_staff_simulate_arguments(st: argparse.ArgumentParser) -> None:
+    """``acd staff --simulate SCENARIO`` and its options (acd.planning.simstaff)."""
+    g = st.add_argument_group("staffing by simulation (multi-skill: agents per group and interval)")
+    g.add_argument("--simulate", metavar="SCENARIO", default=None,
+                   help="size every agent group of this scenario (file or bundled name) by simulation")
+    g.add_argument("--replications", type=_replications, default=10, metavar="R",
+                   help="simulated days per staffing tried, common seeds (2..10000, default 10)")
+    g.add_argument("--confidence", type=_bounded(0.5, 0.999), default=0.95, metavar="LEVEL",
+                   help="confidence of the intervals; a target is met when the lower end reaches it (default 0.95)")
+    g.add_argument("--max-evaluations", type=_evaluations, default=2000, metavar="N",
+                   help="at most N staffings simulated (default 2000)")
+    # options the staffing-table contract may give `staff` as a whole: added here only if not yet there
+    have = st._option_string_actions
+    if "--seed" not in have:
+        g.add_argument("--seed", type=_seed, default=None, help="first seed (default: the scenario's)")
+    if "--format" not in have:
+        g.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    if "--no-progress" not in have:
+        g.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+
+
+def _int_in(lo: int, hi: int):
+    def check(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {text!r}")
+        return v
+    check.__name__ = "integer"
+    return check
+
+
+_replications = _int_in(2, 10_000)
+_evaluations = _int_in(1, 1_000_000)
+
+
 def _example(*lines: str) -> str:
     return "example:\n" + "\n".join(f"  {l}" for l in lines)
 
@@ -209,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="minimum share of calls answered (needs --patience)")
     st.add_argument("--max-occupancy", type=_fraction, default=None, metavar="FRACTION",
                     help="cap on agent occupancy (e.g. 0.9)")
+    _add_staff_simulate_arguments(st)
 
     d = sub.add_parser("demo", help="the bundled peak day: Erlang staffing, call-backs on and off",
                        description="Run the bundled public-agency scenario with the staffing `acd staff` "
@@ -330,6 +369,8 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_staff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if getattr(args, "simulate", None) is not None:     # multi-skill staffing by simulation (acd.planning)
+        from .planning.simstaff import cmd_staff_simulate; return cmd_staff_simulate(args, out, err)  # noqa: E702
     from .sim.plan import forecast_from_args, load_forecast, plan_table, staff_forecast
     if (args.forecast is None) == (args.rate is None):
         raise InvalidInput("staff needs either a FORECAST.toml file or --rate (not both)")
