@@ -4,6 +4,8 @@
     acd staff FORECAST.toml            # per-interval Erlang staffing of a forecast (or of a scenario)
     acd staff --rate 600 900 --aht 420 [--patience 180] [--sl 0.8 60] [--answer-rate 0.85]
     acd demo [--scale F] [--seed N] [--report DIR] [--no-progress]
+    acd staff --simulate SCENARIO [--replications R] [--format table|csv|json]   # multi-skill, by simulation
+    acd sweep SPEC.toml [--jobs N | --scheduler tcp://host:port] [--format table|csv|json]
     acd scenarios                      # the bundled scenarios, one line each
     acd scenarios export NAME [PATH] [--force]
     acd report JOURNAL | --queue-log FILE [--from WHEN] [--to WHEN] [--interval 30m] [--format table|csv|json|html]
@@ -310,6 +312,32 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--short-abandon", type=_bounded(0.0, 3600.0), default=5.0, metavar="S",
                    help="abandons before S seconds are counted apart (default 5)")
 
+    sw = sub.add_parser("sweep", help="a grid of scenarios x staffing x call-back x seeds, in parallel",
+                        description="Simulate every cell of a grid (scenarios, staffing variants, call-back on/off, "
+                                    "seeds) in local processes, or on a Dask cluster with --scheduler; print one "
+                                    "table of means with confidence intervals over the seeds (docs/sweep.md).",
+                        epilog=_example("acd sweep grid.toml --jobs 2",
+                                        "acd sweep --scenario public_agency --staffing 0.9 1 1.1 --callback off on "
+                                        "--seeds 10",
+                                        "acd sweep grid.toml --scheduler tcp://10.0.0.5:8786 --format csv"))
+    sw.add_argument("spec", metavar="SPEC.toml", nargs="?", default=None,
+                    help="sweep spec (scenarios, staffing, callback, seeds); the flags below replace its fields")
+    sw.add_argument("--scenario", nargs="+", metavar="NAME_OR_FILE", default=None,
+                    help="scenarios: bundled names or files")
+    sw.add_argument("--staffing", nargs="+", metavar="VARIANT", default=None,
+                    help="staffing variants: factors on every group's agents, 'erlang', or staffing CSV files")
+    sw.add_argument("--callback", nargs="+", choices=("on", "off"), default=None, help="call-back offers")
+    sw.add_argument("--seeds", type=_int_in(1, 100_000), default=None, metavar="N", help="seeds per variant")
+    sw.add_argument("--seed", type=_seed, default=None, help="first seed (default 1)")
+    sw.add_argument("--jobs", type=_int_in(1, 4096), default=None, metavar="N",
+                    help="local worker processes (default: the CPU count; 1: no worker process)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                    help="run on this Dask scheduler (tcp://host:port) instead of local processes")
+    sw.add_argument("--scheduler-timeout", type=_bounded(0.0, 3600.0, lo_open=True), default=10.0, metavar="S",
+                    help="give up connecting to the scheduler after S seconds (default 10)")
+    sw.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
     sub.add_parser("serve", add_help=False,
                    help="run the service for Asterisk (FastAGI, AMI, dashboard)",
                    description="acd serve --config acd.toml ('acd serve --help' for its options)")
@@ -464,8 +492,13 @@ def cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .planning.sweep import cmd_sweep as run
+    return run(args, out, err)
+
+
 COMMANDS = {"simulate": cmd_simulate, "staff": cmd_staff, "demo": cmd_demo,
-            "scenarios": cmd_scenarios, "report": cmd_report}  # `serve` is handed over in main()
+            "scenarios": cmd_scenarios, "report": cmd_report, "sweep": cmd_sweep}  # `serve` is handed over in main()
 
 
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
