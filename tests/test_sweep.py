@@ -102,3 +102,14 @@ def test_staffing_table_from_simstaff_and_cli(tmp_path):
                  "--format", "json", "--no-progress"], out3, io.StringIO()) == 0
     doc = json.loads(out3.getvalue())
     assert [r["callback"] for r in doc["rows"]] == [False, True] and len(doc["cells"]) == 4
+
+
+def test_planning_and_dask_load_only_when_asked():
+    import subprocess
+    import sys
+    code = ("import sys, acd, acd.cli; acd.cli.build_parser(); "
+            "assert not any(m.startswith(('acd.planning', 'distributed', 'dask', 'scipy')) for m in sys.modules); "
+            "import acd.planning.sweep, acd.planning.simstaff; "
+            "assert 'distributed' not in sys.modules and 'dask' not in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr

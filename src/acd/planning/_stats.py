@@ -39,7 +39,7 @@ def check_replications(name: str, value: object, lo: int = 2) -> int:
 
 def t_quantile(confidence: float, df: int) -> float:
     """Two-sided Student-t quantile: the interval mean +- q se covers with probability ``confidence``."""
-    from scipy import stats
+    from scipy import stats  # type: ignore[import-untyped,unused-ignore]
     return float(stats.t.ppf(0.5 + confidence / 2.0, df))
 
 

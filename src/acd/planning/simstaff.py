@@ -143,7 +143,10 @@ def _candidates(sc: Scenario, dedupe: bool = True) -> Dict[str, List[int]]:
                 cands += [gi for gi, g in enumerate(sc.agents) if gi not in cands and _qualifies(g, tq, tsteps)]
         # a queue's home groups (listing it first) come first: the tie-breaker of the add phase;
         # of groups alike (same skills and queues) only the first is tried: an agent of one is worth one of the other
-        cands.sort(key=lambda gi: (0 if sc.agents[gi].queues and sc.agents[gi].queues[0] == q.name else 1, gi))
+        def home_first(gi: int, qn: str = q.name) -> Tuple[int, int]:
+            qs = sc.agents[gi].queues
+            return (0 if qs and qs[0] == qn else 1, gi)
+        cands.sort(key=home_first)
         seen = set()
         alike = []
         for gi in cands:

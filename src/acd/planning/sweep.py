@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
+
 from .._tables import TomlTable
 from ..errors import AcdError, InvalidInput
 from ..sim.scenario import Scenario, format_clock, parse_clock
@@ -410,7 +412,7 @@ def run_sweep(spec: SweepSpec, *, scheduler: Optional[str] = None, jobs: Optiona
                 results[futs[f]] = f.result()
                 done += 1
                 tick()
-    out_cells = []
+    out_cells: List[Dict[str, Any]] = []
     for (k, seed), r in zip(cells, results):
         assert r is not None
         lab, st, cb = variants[k]
@@ -422,7 +424,7 @@ def run_sweep(spec: SweepSpec, *, scheduler: Optional[str] = None, jobs: Optiona
         row: Dict[str, Any] = {"scenario": lab, "staffing": st, "callback": cb, "runs": len(mine),
                                "offered": sum(c["offered"] for c in mine) / len(mine)}
         for key in KPIS:
-            m, lo, hi = mean_ci([c[key] for c in mine], spec.confidence)
+            m, lo, hi = mean_ci(np.asarray([c[key] for c in mine], dtype=float), spec.confidence)
             # the interval of a share stays in [0, 1], of a time or a count above 0
             top = 1.0 if key in _SHARES else math.inf
             lo, hi = max(lo, 0.0) if lo == lo else lo, min(hi, top) if hi == hi else hi
