@@ -408,10 +408,14 @@ def run_sweep(spec: SweepSpec, *, scheduler: Optional[str] = None, jobs: Optiona
         # spawn: a fresh interpreter per worker, safe whatever threads this process runs (a Dask client...)
         with cf.ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
             futs = {pool.submit(run_cell, scenarios[k], s): i for i, (k, s) in enumerate(cells)}
-            for f in cf.as_completed(futs):
-                results[futs[f]] = f.result()
-                done += 1
-                tick()
+            try:
+                for f in cf.as_completed(futs):
+                    results[futs[f]] = f.result()
+                    done += 1
+                    tick()
+            except cf.process.BrokenProcessPool as e:
+                # a worker died (killed, out of memory, or a script without an `if __name__ == "__main__"` guard)
+                raise AcdError(f"sweep: a local worker process died ({e}); try --jobs 1 to see why") from None
     out_cells: List[Dict[str, Any]] = []
     for (k, seed), r in zip(cells, results):
         assert r is not None
