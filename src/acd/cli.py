@@ -6,6 +6,8 @@
     acd staff --calls-per-day 2400 --profile 1,2,4,3 | --calls-csv FILE  [--agents N,...] [--shrinkage 0.3]
               [--max-occupancy 0.9] [--allow-below-load] [--format table|csv|json]   (docs/staffing.md)
     acd demo [--scale F] [--seed N] [--report DIR] [--no-progress]
+    acd staff --simulate SCENARIO [--replications R] [--format table|csv|json]   # multi-skill, by simulation
+    acd sweep SPEC.toml [--jobs N | --scheduler tcp://host:port] [--format table|csv|json]
     acd scenarios                      # the bundled scenarios, one line each
     acd scenarios export NAME [PATH] [--force]
     acd report JOURNAL | --queue-log FILE [--from WHEN] [--to WHEN] [--interval 30m] [--format table|csv|json|html]
@@ -176,6 +178,38 @@ def _duration(text: str) -> float:
     return v
 
 
+def _add_staff_simulate_arguments(st: argparse.ArgumentParser) -> None:
+    """``acd staff --simulate SCENARIO`` and its options (acd.planning.simstaff)."""
+    g = st.add_argument_group("staffing by simulation (multi-skill: agents per group and interval)")
+    g.add_argument("--simulate", metavar="SCENARIO", default=None,
+                   help="size every agent group of this scenario (file or bundled name) by simulation")
+    g.add_argument("--replications", type=_replications, default=10, metavar="R",
+                   help="simulated days per staffing tried, common seeds (2..10000, default 10)")
+    g.add_argument("--confidence", type=_bounded(0.5, 0.999), default=0.95, metavar="LEVEL",
+                   help="confidence of the intervals; a target is met when the lower end reaches it (default 0.95)")
+    g.add_argument("--max-evaluations", type=_evaluations, default=2000, metavar="N",
+                   help="at most N staffings simulated (default 2000)")
+    g.add_argument("--seed", type=_seed, default=None, help="first seed (default: the scenario's)")
+    g.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+
+
+def _int_in(lo: int, hi: int):
+    def check(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {text!r}")
+        return v
+    check.__name__ = "integer"
+    return check
+
+
+_replications = _int_in(2, 10_000)
+_evaluations = _int_in(1, 1_000_000)
+
+
 def _example(*lines: str) -> str:
     return "example:\n" + "\n".join(f"  {l}" for l in lines)
 
@@ -221,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "acd staff forecast.toml --sl 0.8 20 --shrinkage 0.3 --format csv",
                                         "acd staff --calls-per-day 2400 --profile 1,2,4,4,3,2 --start 08:00 "
                                         "--aht 300 --patience 120",
-                                        "acd staff --calls-csv calls.csv --aht 300 --agents 40 --format json"))
+                                        "acd staff --calls-csv calls.csv --aht 300 --agents 40 --format json",
+                                        "acd staff --simulate public_agency --answer-rate 0.85 --sl 0 60"))
     src = st.add_argument_group("input (one of)")
     src.add_argument("forecast", nargs="?", metavar="FORECAST.toml",
                      help="forecast file ([[lines]] with calls per interval, aht, patience) or a scenario file")
@@ -263,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="paid hours of one FTE per day (default 7, a 35 h week)")
     pl.add_argument("--format", choices=("table", "csv", "json"), default="table",
                     help="output format (default table)")
+    _add_staff_simulate_arguments(st)
 
     d = sub.add_parser("demo", help="the bundled peak day: Erlang staffing, call-backs on and off",
                        description="Run the bundled public-agency scenario with the staffing `acd staff` "
@@ -357,6 +393,32 @@ def build_parser() -> argparse.ArgumentParser:
                     help="write BASE (a scenario) with the forecast's span, arrivals and mix instead")
     fc.add_argument("-o", "--output", metavar="FILE", default=None, help="write FILE (default: standard output)")
     fc.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    sw = sub.add_parser("sweep", help="a grid of scenarios x staffing x call-back x seeds, in parallel",
+                        description="Simulate every cell of a grid (scenarios, staffing variants, call-back on/off, "
+                                    "seeds) in local processes, or on a Dask cluster with --scheduler; print one "
+                                    "table of means with confidence intervals over the seeds (docs/sweep.md).",
+                        epilog=_example("acd sweep grid.toml --jobs 2",
+                                        "acd sweep --scenario public_agency --staffing 0.9 1 1.1 --callback off on "
+                                        "--seeds 10",
+                                        "acd sweep grid.toml --scheduler tcp://10.0.0.5:8786 --format csv"))
+    sw.add_argument("spec", metavar="SPEC.toml", nargs="?", default=None,
+                    help="sweep spec (scenarios, staffing, callback, seeds); the flags below replace its fields")
+    sw.add_argument("--scenario", nargs="+", metavar="NAME_OR_FILE", default=None,
+                    help="scenarios: bundled names or files")
+    sw.add_argument("--staffing", nargs="+", metavar="VARIANT", default=None,
+                    help="staffing variants: factors on every group's agents, 'erlang', or staffing CSV files")
+    sw.add_argument("--callback", nargs="+", choices=("on", "off"), default=None, help="call-back offers")
+    sw.add_argument("--seeds", type=_int_in(1, 100_000), default=None, metavar="N", help="seeds per variant")
+    sw.add_argument("--seed", type=_seed, default=None, help="first seed (default 1)")
+    sw.add_argument("--jobs", type=_int_in(1, 4096), default=None, metavar="N",
+                    help="local worker processes (default: the CPU count; 1: no worker process)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                    help="run on this Dask scheduler (tcp://host:port) instead of local processes")
+    sw.add_argument("--scheduler-timeout", type=_bounded(0.0, 3600.0, lo_open=True), default=10.0, metavar="S",
+                    help="give up connecting to the scheduler after S seconds (default 10)")
+    sw.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     sub.add_parser("serve", add_help=False,
                    help="run the service for Asterisk (FastAGI, AMI, dashboard)",
@@ -470,6 +532,9 @@ def _staff_forecast_input(args: argparse.Namespace):
 
 
 def cmd_staff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.simulate is not None:     # multi-skill staffing by simulation (acd.planning)
+        from .planning.simstaff import cmd_staff_simulate
+        return cmd_staff_simulate(args, out, err)
     from .sim.plan import evaluate_forecast, plan_csv, plan_json, plan_table, staff_forecast
     fc = _staff_forecast_input(args)
     # targets that can never be met are refused here, in the words of the flags typed
@@ -600,8 +665,13 @@ def cmd_forecast(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-COMMANDS = {"simulate": cmd_simulate, "staff": cmd_staff, "demo": cmd_demo,
-            "scenarios": cmd_scenarios, "report": cmd_report, "forecast": cmd_forecast}  # `serve` is handed over in main()
+def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .planning.sweep import cmd_sweep as run
+    return run(args, out, err)
+
+
+COMMANDS = {"simulate": cmd_simulate, "staff": cmd_staff, "demo": cmd_demo, "scenarios": cmd_scenarios,
+            "report": cmd_report, "forecast": cmd_forecast, "sweep": cmd_sweep}  # `serve` is handed over in main()
 
 
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
