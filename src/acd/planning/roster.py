@@ -182,22 +182,22 @@ def requirements_from_text(text: str, *, line: Optional[str] = None, need: str =
         s = _parse_clock(f"{where} start", r.get("start"))
         v = _value(f"{where} {col}", r.get(col))
         if r.get("end") not in (None, ""):
-            e = _parse_clock(f"{where} end", r["end"], end=True)
-            if e == 0 and s > 0:
-                e = DAY         # "23:30-00:00" ends at midnight
-            if e <= s:
+            fin = _parse_clock(f"{where} end", r["end"], end=True)
+            if fin == 0 and s > 0:
+                fin = DAY       # "23:30-00:00" ends at midnight
+            if fin <= s:
                 raise InvalidInput(f"{where}: end {r['end']!r} is not after start {r['start']!r} (a roster "
                                    "covers one day and does not wrap past midnight)")
-            lengths.add(e - s)
+            lengths.add(fin - s)
         sums[s] = sums.get(s, 0.0) + v
     starts = sorted(sums)
     if len(lengths) > 1:
         raise InvalidInput(f"{name}: intervals of different lengths {sorted(span(x) for x in lengths)!r}")
-    inferred = {interval, file_interval, *lengths} - {None}
+    inferred = {x for x in (interval, file_interval, *lengths) if x is not None}
     if len(inferred) > 1:
-        raise InvalidInput(f"{name}: interval {sorted(span(int(x)) for x in inferred)!r} disagree")
+        raise InvalidInput(f"{name}: interval {sorted(span(x) for x in inferred)!r} disagree")
     if inferred:
-        step = int(inferred.pop())  # type: ignore[arg-type]
+        step = inferred.pop()
     elif len(starts) > 1:
         step = min(b - a for a, b in zip(starts, starts[1:]))
     else:
@@ -627,8 +627,8 @@ def solve_roster(req: Requirement, types: Sequence[ShiftType] = DEFAULT_SHIFTS, 
         raise InvalidInput("no shift type")
     import numpy as np
     try:
-        from scipy.optimize import Bounds, LinearConstraint, milp
-        from scipy.sparse import coo_array
+        from scipy.optimize import Bounds, LinearConstraint, milp  # type: ignore[import-untyped]
+        from scipy.sparse import coo_array  # type: ignore[import-untyped]
     except ImportError:
         raise InvalidInput("rosters need scipy >= 1.9 (its HiGHS milp): pip install 'acd[planning]'") from None
 
