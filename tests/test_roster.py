@@ -140,6 +140,34 @@ def test_brute_force_itself_prices_a_known_case():
     assert r.objective == pytest.approx(2.7) and r.paid_hours == pytest.approx(3.0)
 
 
+def test_stopped_early_the_rounded_lp_still_covers_everything(monkeypatch):
+    # HiGHS out of time without an incumbent: the LP relaxation rounded up and trimmed is the roster
+    import scipy.optimize
+    from scipy.optimize import OptimizeResult
+    real = scipy.optimize.milp
+
+    def no_time(c, *, integrality=None, **kw):
+        if integrality is not None and np.any(integrality):
+            return OptimizeResult(status=1, x=None, mip_dual_bound=None, message="time limit reached")
+        return real(c, integrality=integrality, **kw)
+
+    monkeypatch.setattr(scipy.optimize, "milp", no_time)
+    for need in ([1, 2, 2, 1, 1], [2, 0, 2, 1, 2], [1, 1, 1, 1, 1]):
+        r = solve_roster(Requirement(8 * H, M30, tuple(need)), TINY)
+        assert_covers(r)
+        assert r.status.startswith("time limit reached")
+        best = brute_force(need)
+        assert r.bound <= best + 1e-9 <= r.objective + 2e-9
+        assert r.mip_gap == pytest.approx((r.objective - r.bound) / r.objective)
+        # trimmed: no single shift can go without leaving an interval short
+        cov = coverage_of(r)
+        for s in r.shifts:
+            lost = [1 if s.start <= 8 * H + i * M30 and 8 * H + (i + 1) * M30 <= s.end
+                    and not any(bs < 8 * H + (i + 1) * M30 and 8 * H + i * M30 < be for _, bs, be, _ in s.breaks)
+                    else 0 for i in range(5)]
+            assert any(c - l < n for c, l, n in zip(cov, lost, need))
+
+
 # ---------------------------------------------------------------- breaks
 
 def test_lunches_are_staggered_when_they_bind():

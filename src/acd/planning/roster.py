@@ -94,7 +94,7 @@ class Requirement:
     start: int
     interval: int
     need: Tuple[int, ...]
-    source: str = ""            # what was covered: "scheduled", "agents", with the line if one was chosen
+    source: str = "agents"      # what was covered: "scheduled", "agents", with the line if one was chosen
 
     def __post_init__(self) -> None:
         if not (isinstance(self.interval, int) and self.interval >= 60 and self.interval % 60 == 0):
@@ -669,7 +669,19 @@ def solve_roster(req: Requirement, types: Sequence[ShiftType] = DEFAULT_SHIFTS, 
     res = milp(cost, integrality=np.ones(P), bounds=Bounds(0, ub), constraints=cons,
                options={"time_limit": float(time_limit), "mip_rel_gap": float(mip_gap), "disp": False})
     elapsed = time.perf_counter() - t0
-    if res.x is None:
+    lp_bound = -np.inf
+    kinds = np.array([p.kind for p in pats])
+    lo_k = np.array([st.min_count for st in types])
+    hi_k = np.array([np.inf if st.max_count is None else st.max_count for st in types])
+    x = None if res.x is None else np.rint(res.x).astype(np.int64)
+    if res.status != 0 and res.status != 2:
+        # stopped early: HiGHS's incumbent on a big grid can be poor, so also try the LP relaxation
+        # rounded up and trimmed, and keep the cheaper (both cover every interval)
+        alt, lp_bound = _rounded_lp(A, cost, need, kinds, lo_k, hi_k, cons, Bounds(0, ub), time_limit, milp)
+        if alt is not None and (x is None or cost @ alt < cost @ x):
+            x = alt
+        elapsed = time.perf_counter() - t0
+    if x is None:
         if res.status == 2:
             raise InvalidInput("the requirements cannot be met within the shifts' min/max counts "
                                "(each interval alone could be; together they need more agents than the max allow)")
@@ -677,7 +689,6 @@ def solve_roster(req: Requirement, types: Sequence[ShiftType] = DEFAULT_SHIFTS, 
             raise InvalidInput(f"no roster found within the time limit of {time_limit:g} s (raise it)")
         raise InvalidInput(f"the solver found no roster: {res.message}")
 
-    x = np.rint(res.x).astype(np.int64)
     rostered = A @ x
     # checked from the solution itself, not from the solver's word
     short = np.nonzero(rostered < need)[0]
@@ -696,8 +707,33 @@ def solve_roster(req: Requirement, types: Sequence[ShiftType] = DEFAULT_SHIFTS, 
         shifts.append(RosterShift(st.name, p.start, p.start + st.length, brk, int(x[i]), st.paid_hours, st.unit_cost))
     shifts.sort(key=lambda s: (s.start, s.kind, s.breaks))
     objective = float(cost @ x)
-    bound = float(getattr(res, "mip_dual_bound", objective) or objective)
-    gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
+    # a lower bound on any roster's cost: HiGHS's, or the LP relaxation's when that is better
+    bound = max(float(getattr(res, "mip_dual_bound", None) or -np.inf), float(lp_bound))
+    bound = objective if res.status == 0 or not math.isfinite(bound) else min(bound, objective)
+    gap = (objective - bound) / objective if objective > 0 else 0.0
     status = "optimal" if res.status == 0 else "time limit reached (best roster found)"
     return Roster(req, tuple(shifts), tuple(int(v) for v in rostered), status, objective, bound, gap, elapsed, P,
                   tuple(notes))
+
+
+def _rounded_lp(A: Any, cost: Any, need: Any, kinds: Any, lo_k: Any, hi_k: Any, cons: Any, bounds: Any,
+                time_limit: float, milp: Any) -> Tuple[Any, float]:
+    """A roster from the LP relaxation: counts rounded up (so every interval stays covered), then
+    shifts dropped, dearest first, while coverage and the min counts allow; None if none is found
+    within the max counts; and the LP's optimum, a lower bound on any roster's cost."""
+    import numpy as np
+    lp = milp(cost, integrality=np.zeros(len(cost)), bounds=bounds, constraints=cons,
+              options={"time_limit": float(time_limit), "disp": False})
+    if lp.x is None:
+        return None, -np.inf
+    x = np.ceil(lp.x - 1e-9).astype(np.int64)
+    cols = A.tocsc()
+    cov = A @ x
+    per_kind = np.bincount(kinds, weights=x, minlength=len(lo_k))
+    for i in sorted(np.nonzero(x)[0], key=lambda i: -cost[i]):
+        col = cols[:, [int(i)]].toarray().ravel()
+        while x[i] > 0 and per_kind[kinds[i]] > lo_k[kinds[i]] and np.all(cov - col >= need):
+            x[i] -= 1
+            cov = cov - col
+            per_kind[kinds[i]] -= 1
+    return (x if np.all(per_kind <= hi_k) else None), float(lp.fun)
