@@ -140,8 +140,8 @@ def test_brute_force_itself_prices_a_known_case():
     assert r.objective == pytest.approx(2.7) and r.paid_hours == pytest.approx(3.0)
 
 
-def test_stopped_early_the_rounded_lp_still_covers_everything(monkeypatch):
-    # HiGHS out of time without an incumbent: the LP relaxation rounded up and trimmed is the roster
+def test_stopped_early_the_rounded_lp_still_covers_everything_and_is_trimmed(monkeypatch):
+    # HiGHS out of time without an incumbent: the LP relaxation, rounded and repaired, is the roster
     import scipy.optimize
     from scipy.optimize import OptimizeResult
     real = scipy.optimize.milp

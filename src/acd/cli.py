@@ -282,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     ro.add_argument("--shifts", metavar="FILE", default=None,
                     help="shift types (TOML, docs/roster.md); default: 8h paid full time with a 30-min "
                          "unpaid lunch, 4h part time, starting on any interval")
-    ro.add_argument("--line", default=None, help="roster this line only (default: the sum of all lines)")
+    ro.add_argument("--line", metavar="NAME", default=None,
+                    help="roster this line only (default: the sum of all lines)")
     ro.add_argument("--need", choices=("auto", "agents", "scheduled"), default="auto",
                     help="column to cover (default: scheduled if present, else agents)")
     ro.add_argument("--interval", type=_duration, default=None, metavar="SPAN",
