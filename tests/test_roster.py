@@ -166,6 +166,12 @@ def test_stopped_early_the_rounded_lp_still_covers_everything_and_is_trimmed(mon
                     and not any(bs < 8 * H + (i + 1) * M30 and 8 * H + i * M30 < be for _, bs, be, _ in s.breaks)
                     else 0 for i in range(5)]
             assert any(c - l < n for c, l, n in zip(cov, lost, need))
+    # the max and min counts hold in the fallback too
+    types = (ShiftType("long", 2 * H, max_count=2), ShiftType("short", H), ShiftType("new", H, min_count=1, cost=5.0))
+    r = solve_roster(Requirement(8 * H, M30, (3, 3, 4, 4, 3, 3)), types)
+    assert_covers(r)
+    counts = {k: sum(s.count for s in r.shifts if s.kind == k) for k in ("long", "short", "new")}
+    assert counts["long"] <= 2 and counts["new"] >= 1
 
 
 # ---------------------------------------------------------------- breaks
