@@ -285,6 +285,14 @@ def test_bad_shift_files_name_the_field_and_value(tmp_path, text, match):
         load_shifts(p)
 
 
+def test_too_many_break_placements_are_refused_before_enumerating_them():
+    # four 15-min breaks anywhere in 24 h on a 15-min grid: about 95 ** 4 placements
+    brk = "".join(f'[[shift.break]]\nlength = "15m"\n' for _ in range(4))
+    types = shifts(f'[[shift]]\nname = "day"\nlength = "24h"\nstarts = ["00:00"]\n{brk}')
+    with pytest.raises(InvalidInput, match=r"shift 'day': its break windows allow 84,934,656 placements"):
+        solve_roster(Requirement(0, 900, (1,) * 96), types)
+
+
 def test_a_start_off_the_grid_is_refused():
     types = shifts('[[shift]]\nname = "a"\nlength = "2h"\nstarts = ["08:10"]')
     with pytest.raises(InvalidInput, match=r"shift 'a': start '08:10' is not on the 30m grid"):

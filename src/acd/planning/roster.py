@@ -464,6 +464,9 @@ def build_patterns(req: Requirement, types: Sequence[ShiftType]) -> Tuple[List[_
                                    f"{span(iv)} grid) has no place in its window [{span(b.earliest)}, "
                                    f"{span(b.latest)}] on the grid")
             places.append(opts)
+        if math.prod(len(o) for o in places) > MAX_PATTERNS:     # refuse before enumerating them
+            raise InvalidInput(f"{who}: its break windows allow {math.prod(len(o) for o in places):,} placements "
+                               f"(more than {MAX_PATTERNS:,}): narrow the windows")
         combos = []
         for combo in itertools.product(*places):
             off = sorted((o, o + occ) for _, o, occ in combo)
