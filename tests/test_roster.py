@@ -250,6 +250,16 @@ def test_max_counts_too_low_for_the_day_together():
         solve_roster(Requirement(8 * H, M30, tuple(need)), types)
 
 
+def test_requirement_checks_its_numbers():
+    assert Requirement(8 * H, M30, np.array([1, 2])).need == (1, 2)
+    with pytest.raises(InvalidInput, match=r"need must be integers >= 0, got \(1, -2\)"):
+        Requirement(8 * H, M30, (1, -2))
+    with pytest.raises(InvalidInput, match=r"interval must be a whole number of minutes, got 90 s"):
+        Requirement(8 * H, 90, (1,))
+    with pytest.raises(InvalidInput, match=r"runs 23:00-24:30: a roster covers one day"):
+        Requirement(23 * H, M30, (1, 1, 1))
+
+
 def test_nothing_needed_gives_the_empty_roster():
     r = solve_roster(Requirement(8 * H, M30, (0, 0)))
     assert r.shifts == () and r.paid_hours == 0 and r.efficiency == 1.0

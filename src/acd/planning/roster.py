@@ -99,10 +99,13 @@ class Requirement:
     def __post_init__(self) -> None:
         if not (isinstance(self.interval, int) and self.interval >= 60 and self.interval % 60 == 0):
             raise InvalidInput(f"interval must be a whole number of minutes, got {self.interval!r} s")
-        if not self.need:
+        if not len(self.need):
             raise InvalidInput("requirement has no interval")
-        if any(not isinstance(n, int) or n < 0 for n in self.need):
+        import numbers
+        need = tuple(self.need)
+        if any(isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0 for n in need):
             raise InvalidInput(f"need must be integers >= 0, got {self.need!r}")
+        object.__setattr__(self, "need", tuple(int(n) for n in need))     # numpy integers welcome
         if not (0 <= self.start and self.end <= DAY):
             raise InvalidInput(f"requirement runs {clock(self.start)}-{clock(self.end)}: a roster covers one "
                                "day (00:00-24:00) and does not wrap past midnight")
