@@ -13,6 +13,7 @@
     acd report JOURNAL | --queue-log FILE [--from WHEN] [--to WHEN] [--interval 30m] [--format table|csv|json|html]
     acd forecast HISTORY [--for DATE | --weekday DAY] [--tz ZONE] [--holdout DAYS] [--format toml|csv]
                  [--scenario BASE.toml] [-o FILE [--force]]
+    acd roster STAFF.csv|json [--shifts SHIFTS.toml] [--line NAME] [--format table|csv|json]
     acd serve --config acd.toml        # the service for Asterisk (its own options)
 
 ``python -m acd`` is the same command.  Errors in the input (a bad scenario
@@ -420,6 +421,26 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     sw.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
+    ro = sub.add_parser("roster", help="shifts covering per-interval requirements, fewest paid hours",
+                        description="Shifts (type, start, breaks, count) covering every interval's requirement "
+                                    "with the fewest paid hours: an integer program solved by HiGHS (scipy).  "
+                                    "Reads the CSV or JSON of 'acd staff', or a CSV start,agents.",
+                        epilog=_example("acd staff forecast.toml --format csv > staff.csv",
+                                        "acd roster staff.csv --shifts shifts.toml"))
+    ro.add_argument("requirements", metavar="STAFF", help="requirements: CSV or JSON of 'acd staff'")
+    ro.add_argument("--shifts", metavar="FILE", default=None,
+                    help="shift types (TOML, docs/roster.md); default: 8h paid full time with a 30-min "
+                         "unpaid lunch, 4h part time, starting on any interval")
+    ro.add_argument("--line", metavar="NAME", default=None,
+                    help="roster this line only (default: the sum of all lines)")
+    ro.add_argument("--need", choices=("auto", "agents", "scheduled"), default="auto",
+                    help="column to cover (default: scheduled if present, else agents)")
+    ro.add_argument("--interval", type=_duration, default=None, metavar="SPAN",
+                    help="interval length when the file cannot tell (one row, no end column)")
+    ro.add_argument("--time-limit", type=_bounded(0.0, 86400.0, lo_open=True), default=60.0, metavar="S",
+                    help="solver time limit in seconds (default 60); the best roster found is reported")
+    ro.add_argument("--format", choices=("table", "csv", "json"), default="table", help="table (default), csv, json")
+
     sub.add_parser("serve", add_help=False,
                    help="run the service for Asterisk (FastAGI, AMI, dashboard)",
                    description="acd serve --config acd.toml ('acd serve --help' for its options)")
@@ -670,8 +691,18 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return run(args, out, err)
 
 
+def cmd_roster(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .planning.roster import DEFAULT_SHIFTS, load_shifts, read_requirements, solve_roster
+    req = read_requirements(args.requirements, line=args.line, need=args.need,
+                            interval=None if args.interval is None else int(args.interval))
+    types = load_shifts(args.shifts) if args.shifts else DEFAULT_SHIFTS
+    out.write(solve_roster(req, types, time_limit=args.time_limit).render(args.format))
+    return 0
+
+
 COMMANDS = {"simulate": cmd_simulate, "staff": cmd_staff, "demo": cmd_demo, "scenarios": cmd_scenarios,
-            "report": cmd_report, "forecast": cmd_forecast, "sweep": cmd_sweep}  # `serve` is handed over in main()
+            "report": cmd_report, "forecast": cmd_forecast, "sweep": cmd_sweep,
+            "roster": cmd_roster}  # `serve` is handed over in main()
 
 
 def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
