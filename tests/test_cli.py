@@ -217,14 +217,15 @@ def test_staff_agents_mode_shrinkage_and_fte():
 
 def test_demo_small(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, err = run("demo", "--scale", "0.1", "--no-progress")
+    code, out, err = run("demo", "--scale", "0.1", "--no-progress", "--days", "2")
     assert code == 0, err
-    assert "staffing recommended by `acd staff`" in out
-    assert "== without call-back offers" in out and "== with call-back offers" in out
-    assert "== difference (with - without)" in out
+    for label in ("1 today", "2 acd routing", "3 + call-backs", "4 85 % staffed", "6 92 % staffed"):
+        assert label in out
+    assert "definitions:" in out and "seeds 2024..2025" in out
     assert (tmp_path / "acd-report" / "index.html").exists()
     html = (tmp_path / "acd-report" / "index.html").read_text()
-    assert "Staffing (Erlang)" in html and "with call-backs" in html
+    assert "1 today" in html and "4 85 % staffed" in html
+    assert run("demo", "--days", "1", "--no-report")[0] == 2
 
 
 def test_python_dash_m():
@@ -238,7 +239,7 @@ def test_python_dash_m():
 
 # ---------------------------------------------------------------- one coherent command (issue 16)
 
-SUBCOMMANDS = ("simulate", "staff", "demo", "scenarios", "serve")
+SUBCOMMANDS = ("simulate", "staff", "demo", "scenarios", "report", "forecast", "sweep", "roster", "serve")
 
 
 def test_help_lists_every_subcommand_on_one_line(monkeypatch):

@@ -166,6 +166,16 @@ def _when(end_of_day: bool):
     return parse
 
 
+def _days(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number of days, got {text!r}") from None
+    if not 2 <= n <= 50:
+        raise argparse.ArgumentTypeError(f"must be 2..50, got {text!r}")
+    return n
+
+
 def _duration(text: str) -> float:
     """``30m``, ``1h``, ``90s`` or seconds; between 1 minute and a week."""
     t = text.strip().lower()
@@ -217,8 +227,8 @@ def _example(*lines: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
-    p = _Parser(prog="acd", description="Automatic call distribution: simulate a contact centre, staff it by "
-                                         "Erlang, run the demo, or serve Asterisk.",
+    p = _Parser(prog="acd", description="Automatic call distribution: forecast, staff, roster and simulate a "
+                                         "contact centre, run the demo, or serve Asterisk.",
                 epilog=_example("acd scenarios export public_agency my_day.toml",
                                 "acd simulate my_day.toml --scale 0.1 --report my-report") +
                 "\n\n'acd COMMAND --help' describes a command.")
@@ -247,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-memory", type=_memory, default=None, metavar="SIZE",
                    help="refuse a run estimated to need more (e.g. 2G; default: the available memory)")
 
-    st = sub.add_parser("staff", help="Erlang staffing per interval for a forecast",
+    st = sub.add_parser("staff", help="staffing per interval: Erlang, or by simulation",
                         description="Agents needed per interval (Erlang A when patience is known, else "
                                     "Erlang C) to meet the targets, or with --agents the service the given "
                                     "head-counts give.  Safe by default: occupancy at most 90 % and more "
@@ -301,20 +311,25 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output format (default table)")
     _add_staff_simulate_arguments(st)
 
-    d = sub.add_parser("demo", help="the bundled peak day: Erlang staffing, call-backs on and off",
-                       description="Run the bundled public-agency scenario with the staffing `acd staff` "
-                                   "recommends, with and without call-back offers; print both KPI tables and "
-                                   "the difference; write an HTML report.",
+    d = sub.add_parser("demo", help="the agency's day today, with acd, and the staff it needs",
+                       description="Answer the bundled public agency's question on simulated days: its peak day "
+                                   "today (too few agents), the same agents with acd's routing, then with "
+                                   "call-back offers, then the head-count acd finds by simulation for 85 %% and "
+                                   "92 %% of calls answered, with and without call-backs; one page of figures "
+                                   "with their definitions, and an HTML report.",
                        epilog=_example("acd demo --scale 0.1 --report demo-report"))
-    d.add_argument("--scale", type=_scale, default=1.0,
-                   help=f"multiply the call volume by F before staffing, 0 < F <= {MAX_SCALE:g} "
-                        "(e.g. 0.1 for a quick run)")
-    d.add_argument("--seed", type=_seed, default=None, help="random seed (default: the scenario's)")
+    # every figure of the demo is several simulated days and each target a staffing search: kept to 10x
+    d.add_argument("--scale", type=_bounded(0.0, 10.0, lo_open=True), default=1.0,
+                   help="multiply the call volume and the agents by F, 0 < F <= 10 (e.g. 0.1 for a quick run)")
+    d.add_argument("--seed", type=_seed, default=None,
+                   help="first random seed; the days use SEED..SEED+DAYS-1 (default: the scenario's)")
+    d.add_argument("--days", type=_days, default=5, metavar="N",
+                   help="simulated days per figure, 2..50 (default 5): means with 95 %% intervals")
     d.add_argument("--report", metavar="DIR", default=None,
                    help="report directory (default ./acd-report, rewritten on every run)")
     d.add_argument("--force", action="store_true", help="overwrite an existing DIR/index.html")
     d.add_argument("--no-report", action="store_true", help="do not write the report")
-    d.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    d.add_argument("--no-progress", action="store_true", help="no progress line on stderr")
     d.add_argument("--max-memory", type=_memory, default=None, metavar="SIZE",
                    help="refuse a run estimated to need more (e.g. 2G; default: the available memory)")
 
@@ -395,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     fc.add_argument("-o", "--output", metavar="FILE", default=None, help="write FILE (default: standard output)")
     fc.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
-    sw = sub.add_parser("sweep", help="a grid of scenarios x staffing x call-back x seeds, in parallel",
+    sw = sub.add_parser("sweep", help="simulate a grid of scenarios x staffing x seeds, in parallel",
                         description="Simulate every cell of a grid (scenarios, staffing variants, call-back on/off, "
                                     "seeds) in local processes, or on a Dask cluster with --scheduler; print one "
                                     "table of means with confidence intervals over the seeds (docs/sweep.md).",
@@ -591,9 +606,9 @@ def cmd_staff(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .sim import bundled_scenario, simulate
-    from .sim.plan import demo_staffing, plan_table
-    from .sim.report import check_report_dir, comparison_table, kpi_table, verdict, write_report
+    from .planning.agency_day import render_study, run_study
+    from .sim import bundled_scenario
+    from .sim.report import check_report_dir, write_report
     from .sim.simulator import check_memory
     # the default directory is the demo's own output, rewritten on every run; one the user names is not
     report, force = (args.report, args.force) if args.report is not None else ("acd-report", True)
@@ -603,28 +618,28 @@ def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.scale != 1.0:
         sc = sc.scaled(args.scale)
     check_memory(sc, args.max_memory)
-    plan, staffed = demo_staffing(sc)
-    check_memory(staffed, args.max_memory)
-    out.write(f"{sc.name} (volume x{args.scale:g}: {sc.expected_calls:,.0f} calls expected)\n\n")
-    out.write("staffing recommended by `acd staff` (agents on the phones per interval):\n")
-    out.write(plan_table(plan) + "\n\n")
+    first = sc.seed if args.seed is None else args.seed
+    if first + args.days > 2 ** 63:
+        raise InvalidInput(f"--seed {first} leaves no room for --days {args.days} (seeds must stay below 2**63)")
+    seeds = tuple(range(first, first + args.days))
     show = not args.no_progress
-    base = simulate(staffed.with_callback(False), args.seed, progress=_progress("simulating the day without call-backs", show, err,
-                                                                              staffed.expected_calls),
-                    max_memory=args.max_memory)
-    cb = simulate(staffed.with_callback(True), args.seed, progress=_progress("simulating the day with call-backs   ", show, err,
-                                                                          staffed.expected_calls),
-                  max_memory=args.max_memory)
-    out.write(f"== without call-back offers ({len(base.records):,} calls)\n{kpi_table(base)}\n{verdict(base)}\n\n")
-    out.write(f"== with call-back offers ({len(cb.records):,} calls, offered by the {cb.counters['callback_mode']})\n"
-              f"{kpi_table(cb)}\n{verdict(cb)}\n\n")
-    out.write("== difference (with - without)\n" + comparison_table(base, cb) + "\n")
+    last = [""]
+
+    def progress(label: str) -> None:
+        if show and label != last[0]:
+            err.write(f"{'' if not last[0] else chr(10)}simulating {label} ({len(seeds)} days)")
+            err.flush()
+        last[0] = label
+    st = run_study(sc, seeds=seeds, progress=progress)
+    if show and last[0]:
+        err.write("\n")
+    out.write(render_study(st) + "\n")
     if not args.no_report:
-        with _step("writing the report", not args.no_progress, err):
-            path = write_report(report, [("without call-backs", base), ("with call-backs", cb)],
-                                title=f"{sc.name} - Erlang staffing, with and without call-backs", plan=plan,
+        with _step("writing the report", show, err):
+            path = write_report(report, [(c.label, c.runs[0]) for c in st.columns],
+                                title=f"{sc.name} - today, acd's routing, call-backs, the head-count needed",
                                 force=force)
-        out.write(f"\nreport: {path}\n")
+        out.write(f"\nreport: {path} (one simulated day per column: seed {seeds[0]})\n")
     return 0
 
 
