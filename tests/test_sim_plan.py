@@ -9,7 +9,7 @@ import pytest
 from acd import erlang
 from acd.errors import InvalidInput
 from acd.sim import bundled_scenario
-from acd.sim.plan import (CSV_COLUMNS, Forecast, Line, demo_staffing, evaluate_forecast, forecast_from_args,
+from acd.sim.plan import (CSV_COLUMNS, Forecast, Line, erlang_staffing, evaluate_forecast, forecast_from_args,
                           forecast_from_profile, forecast_from_scenario, load_calls_csv, load_forecast, load_profile,
                           plan_csv, plan_json, plan_records, plan_table, plan_totals, staff_forecast)
 
@@ -38,7 +38,7 @@ def test_erlang_c_without_patience():
     assert staff_forecast(forecast_from_args([600], 300, answer_rate=0.9)).agents("queue") == plan.agents("queue")
 
 
-def test_forecast_from_scenario_and_demo_staffing():
+def test_forecast_from_scenario_and_erlang_staffing():
     sc = bundled_scenario()
     fc = forecast_from_scenario(sc)
     assert [ln.name for ln in fc.lines] == list(sc.queue_names)
@@ -46,7 +46,7 @@ def test_forecast_from_scenario_and_demo_staffing():
     info = next(ln for ln in fc.lines if ln.name == "information")
     assert info.aht == pytest.approx(360 + 30)
     assert fc.service_level == (0.8, 60.0) and fc.answer_rate == 0.85
-    plan, staffed = demo_staffing(sc)
+    plan, staffed = erlang_staffing(sc)
     groups = {g.name: g for g in staffed.agents}
     assert groups["info-early"].staffing == tuple(plan.agents("information"))
     assert groups["info-late"].staffing == (0,) * sc.n_intervals

@@ -253,8 +253,8 @@ def _apply_staffing(sc: Scenario, v: Any, label: str = "") -> Scenario:
             g, count=n(g.count), staffing=None if g.staffing is None else tuple(n(x) for x in g.staffing))
             for g in sc.agents))
     if v == "erlang":
-        from ..sim.plan import demo_staffing
-        return demo_staffing(sc)[1]
+        from ..sim.plan import erlang_staffing
+        return erlang_staffing(sc)[1]
     name, table = v
     starts = sc.interval_starts
     staffing: Dict[str, List[int]] = {}

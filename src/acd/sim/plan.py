@@ -47,7 +47,7 @@ from .scenario import Scenario, _list, _number, _Table, format_clock, parse_cloc
 __all__ = ("Line", "Forecast", "IntervalStaff", "StaffingPlan", "forecast_from_scenario", "forecast_from_args",
            "forecast_from_profile", "load_calls_csv", "load_profile", "load_forecast", "staff_forecast",
            "evaluate_forecast", "plan_records", "plan_totals", "plan_csv", "plan_json", "plan_table", "plan_rows",
-           "demo_staffing", "CSV_COLUMNS")
+           "erlang_staffing", "CSV_COLUMNS")
 
 #: the largest offered load (erlangs: calls per second x handle time) of one line in one interval
 MAX_LOAD = 1_000_000.0
@@ -639,7 +639,7 @@ def plan_rows(plan: StaffingPlan) -> Tuple[List[str], List[List[str]]]:
     return header, rows
 
 
-def demo_staffing(sc: Scenario) -> Tuple[StaffingPlan, Scenario]:
+def erlang_staffing(sc: Scenario) -> Tuple[StaffingPlan, Scenario]:
     """Staff the scenario's lines by Erlang and give each line's agents to its home group.
 
     A group's home line is the first queue it lists; the first group of a
